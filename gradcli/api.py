@@ -1,0 +1,157 @@
+"""The Python API: `evaluate` and `grad`, plus `compile` to reuse a parsed program."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from gradcli import forward, reverse
+from gradcli.errors import BindingError, GradcliError, did_you_mean
+from gradcli.graph import Graph, build
+from gradcli.parser import parse
+from gradcli.values import bind, forward_values
+
+Array = Any
+Mode = Literal["reverse", "forward"]
+MODES: tuple[str, ...] = ("reverse", "forward")
+
+
+@dataclass
+class GradResult:
+    """Value and gradient of a program at a point."""
+
+    value: float | np.ndarray
+    gradient: dict[str, float | np.ndarray]
+    mode: str
+    inputs: dict[str, float | np.ndarray] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> float | np.ndarray:
+        return self.gradient[name]
+
+
+def _plain(value: Array) -> float | np.ndarray:
+    return float(value) if np.ndim(value) == 0 else np.asarray(value)
+
+
+class Compiled:
+    """A parsed program, ready to evaluate or differentiate many times."""
+
+    def __init__(self, program: str) -> None:
+        self.source = program
+        self.graph: Graph = build(parse(program))
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.graph.inputs)
+
+    def _check_wrt(self, wrt: Iterable[str] | str | None) -> list[str]:
+        if wrt is None:
+            return list(self.graph.inputs)
+        names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
+        for name in names:
+            if name not in self.graph.inputs:
+                assigned = name in self.graph.names.values()
+                why = "an intermediate (assigned in the program)" if assigned else "not an input of the program"
+                hint = did_you_mean(name, self.graph.inputs) or "inputs: " + (", ".join(self.graph.inputs) or "none")
+                raise BindingError(f"cannot differentiate with respect to '{name}': it is {why}", hint=hint)
+        return list(dict.fromkeys(names))
+
+    def _values(self, bindings: Mapping[str, Any]) -> tuple[dict[str, Array], list[Array], list[int], list[str]]:
+        inputs, warnings = bind(self.graph, bindings)
+        vals, counts = forward_values(self.graph, inputs)
+        return inputs, vals, counts, warnings
+
+    def evaluate(self, bindings: Mapping[str, Any]) -> float | np.ndarray:
+        return self.evaluate_full(bindings)[0]
+
+    def evaluate_full(self, bindings: Mapping[str, Any]) -> tuple[float | np.ndarray, list[str]]:
+        """Value only, no gradient tracking (torch.no_grad()); with warnings."""
+        _, vals, _, warnings = self._values(bindings)
+        value = vals[self.graph.output]
+        warnings += domain_warnings(self.graph, vals, {})
+        return _plain(value), warnings
+
+    def grad(self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None,
+             mode: str = "reverse") -> GradResult:
+        if mode not in MODES:
+            raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
+        names = self._check_wrt(wrt)
+        inputs, vals, counts, warnings = self._values(bindings)
+        if mode == "reverse":
+            grads = reverse.backward(self.graph, vals, counts, names)
+        else:
+            grads = forward.gradients(self.graph, vals, counts, names)
+        if np.ndim(vals[self.graph.output]) != 0:
+            warnings.append(
+                f"the output has shape {np.shape(vals[self.graph.output])}: "
+                "the gradient is that of sum(output)"
+            )
+        warnings += domain_warnings(self.graph, vals, grads)
+        return GradResult(
+            value=_plain(vals[self.graph.output]),
+            gradient={k: _plain(v) for k, v in grads.items()},
+            mode=mode,
+            inputs={k: _plain(v) for k, v in inputs.items()},
+            warnings=warnings,
+        )
+
+
+def _finite(value: Array) -> bool:
+    return bool(np.all(np.isfinite(value)))
+
+
+def domain_warnings(graph: Graph, vals: list[Array], grads: Mapping[str, Array]) -> list[str]:
+    """Name the first op that turned finite arguments into NaN/inf (only scanned when needed)."""
+    out: list[str] = []
+    if not _finite(vals[graph.output]):
+        for i, op in enumerate(graph.ops):
+            if op.prim is None or _finite(vals[i]):
+                continue
+            if all(_finite(vals[a]) for a in op.args):
+                span = op.node.span if op.node is not None else None
+                where = f" (line {span.line}, column {span.column})" if span else ""
+                bad = "NaN" if np.any(np.isnan(vals[i])) else "infinite"
+                domain = f"; defined for {op.prim.domain}" if op.prim.domain else ""
+                out.append(f"{graph.source_text(i)}{where} is {bad}{domain}")
+                break
+        else:
+            if any(not _finite(vals[graph.inputs[n]]) for n in graph.inputs):
+                out.append("an input is NaN or infinite")
+        if not out:
+            out.append("the value is NaN or infinite")
+    for name, g in grads.items():
+        if not _finite(g):
+            out.append(f"the gradient with respect to '{name}' is NaN or infinite")
+    return out
+
+
+def compile(program: str) -> Compiled:
+    """Parse once; then call `.evaluate(bindings)` / `.grad(bindings, ...)` many times."""
+    return Compiled(program)
+
+
+def _merge(inputs: Mapping[str, Any] | None, bindings: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(inputs or {})
+    merged.update(bindings)
+    return merged
+
+
+def evaluate(program: str, inputs: Mapping[str, Any] | None = None, /, **bindings: Any) -> float | np.ndarray:
+    """Value of `program` with inputs bound by keyword (or a mapping), e.g. evaluate("x**2", x=3.0)."""
+    return Compiled(program).evaluate(_merge(inputs, bindings))
+
+
+def grad(program: str, inputs: Mapping[str, Any] | None = None, /, *,
+         wrt: Iterable[str] | str | None = None, mode: str = "reverse", **bindings: Any) -> GradResult:
+    """Value and gradient, e.g. grad("sin(x**2)", x=3.0).gradient["x"].
+
+    Inputs named `wrt` or `mode` can be passed in the `inputs` mapping.
+    """
+    return Compiled(program).grad(_merge(inputs, bindings), wrt=wrt, mode=mode)
+
+
+__all__ = ["Compiled", "GradResult", "GradcliError", "compile", "evaluate", "grad"]

@@ -1,0 +1,70 @@
+"""The syntax tree: what the parser produces and every later stage reads.
+
+Nodes are immutable and carry their source span so that errors can put a caret
+under the right column and the explain table can quote the source text.
+Partial-derivative rules in the primitive table are parsed into the same nodes
+(with no span), so one printer and one evaluator serve both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Half-open character range [start, end) in the source, plus 1-based line/column."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+NO_SPAN = Span(0, 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Num:
+    value: float
+    text: str
+    span: Span = field(default=NO_SPAN)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Name:
+    id: str
+    span: Span = field(default=NO_SPAN)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Call:
+    """An application of a primitive: operators are calls too (`a + b` is `add(a, b)`)."""
+
+    func: str
+    args: tuple[Node, ...]
+    span: Span = field(default=NO_SPAN)
+    name_span: Span = field(default=NO_SPAN)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Vector:
+    items: tuple[Node, ...]
+    span: Span = field(default=NO_SPAN)
+
+
+Node = Num | Name | Call | Vector
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    target: str | None
+    expr: Node
+    span: Span
+    target_span: Span = NO_SPAN
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    source: str
+    statements: tuple[Statement, ...]

@@ -1,0 +1,128 @@
+"""One exception hierarchy, with messages written for a person.
+
+Every user error is a `GradcliError`: the CLI prints `str(error)` (message, the
+source line with a caret under the offending columns, and a hint) and exits with
+`error.exit_code`. Nothing here ever shows a Python traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from gradcli.ast import NO_SPAN, Span
+
+
+class GradcliError(Exception):
+    """Base class of every error caused by user input (exit code 2)."""
+
+    exit_code = 2
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        span: Span = NO_SPAN,
+        source: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.source = source
+        self.hint = hint
+
+    def with_source(self, source: str) -> GradcliError:
+        if self.source is None:
+            self.source = source
+        return self
+
+    def context(self) -> str:
+        """The offending source line with carets under the span ('' when unknown)."""
+        if self.source is None or self.span is NO_SPAN:
+            return ""
+        return caret_context(self.source, self.span)
+
+    def __str__(self) -> str:
+        parts = [f"{self.kind}: {self.message}"]
+        ctx = self.context()
+        if ctx:
+            parts.append(ctx)
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "message": self.message}
+        if self.span is not NO_SPAN:
+            out["line"] = self.span.line
+            out["column"] = self.span.column
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class ParseError(GradcliError):
+    kind = "syntax error"
+
+
+class UnknownNameError(GradcliError):
+    kind = "name error"
+
+
+class ArityError(GradcliError):
+    kind = "arity error"
+
+
+class ProgramError(GradcliError):
+    """Misuse of statements: re-assignment, assigning to an input, empty program."""
+
+    kind = "program error"
+
+
+class ShapeError(GradcliError):
+    kind = "shape error"
+
+
+class BindingError(GradcliError):
+    """A missing, malformed or superfluous input binding."""
+
+    kind = "binding error"
+
+
+class LimitError(GradcliError):
+    """Input above one of the documented limits (see gradcli.limits)."""
+
+    kind = "limit exceeded"
+
+
+_MAX_SHOWN = 76  # columns of source shown around the caret
+
+
+def caret_context(source: str, span: Span) -> str:
+    """Render `  3 | text` and a caret line; long lines are windowed around the span."""
+    lines = source.split("\n")
+    lineno = max(1, min(span.line, len(lines)))
+    text = lines[lineno - 1].replace("\t", " ").replace("\r", " ").replace("\0", " ")
+    col = max(0, span.column - 1)
+    # The span may run past this line (multi-line nodes): underline to its end only.
+    width = max(1, min(span.end - span.start, len(text) - col if col < len(text) else 1))
+    offset = 0
+    if len(text) > _MAX_SHOWN:
+        offset = max(0, min(col - _MAX_SHOWN // 2, len(text) - _MAX_SHOWN))
+        shown = text[offset : offset + _MAX_SHOWN]
+        prefix = "…" if offset else ""
+        suffix = "…" if offset + _MAX_SHOWN < len(text) else ""
+        text = prefix + shown + suffix
+        col = col - offset + len(prefix)
+        width = min(width, _MAX_SHOWN - (col - len(prefix)))
+    gutter = f"{lineno} | "
+    return f"  {gutter}{text}\n  {' ' * len(gutter)}{' ' * col}{'^' * max(1, width)}"
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not matches:
+        return None
+    return "did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"

@@ -1,0 +1,368 @@
+"""The one table of primitives.
+
+Each function is declared once, here: its parameters, its value rule (numpy),
+and one partial-derivative rule per parameter, written in gradcli's own
+language. The partials may use the parameters, `out` (the node's value) and,
+for reductions, `n` (the number of elements reduced). The same rule text is
+parsed once (lazily) and serves forward mode, reverse mode, the explain table,
+`gradcli functions` and the README.
+
+Kinds:
+- "elementwise": broadcasting function; partials have the broadcast shape.
+- "reduce": full reduction to a scalar; partial i is d out / d arg_i[element],
+  an array over the broadcast elements (so vjp = g * partial, jvp = sum(partial * t)).
+- "vector": the `[a, b, ...]` literal (stacking), with its own rule in the evaluators.
+- "constant": only constant arguments (linspace, arange): no gradient flows.
+
+Conventions at kinks follow PyTorch (see `convention`), and `kink` is an
+expression that is non-zero where a point sits on a kink, so `check` can tell
+when a finite difference is not a fair judge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from gradcli.errors import LimitError, ShapeError
+from gradcli.limits import LIMITS
+
+Array = Any  # numpy float64 scalar or ndarray
+Kind = Literal["elementwise", "reduce", "vector", "constant"]
+
+BCE_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    params: tuple[str, ...]
+    fn: Callable[..., Array]
+    partials: tuple[str, ...]
+    doc: str
+    kind: Kind = "elementwise"
+    symbol: str | None = None  # operator spelling, e.g. "+", used by the printer
+    convention: str = ""  # kink/edge convention (PyTorch's), for docs
+    domain: str = ""  # where the value is real and finite
+    kink: str | None = None  # expression, non-zero on a kink
+    blocks_gradient: bool = False  # detach / stop_gradient
+    public: bool = True  # callable from user programs and listed in docs
+    variadic: bool = False  # the last parameter repeats (at least one)
+    category: str = "elementwise"
+
+    @property
+    def arity(self) -> str:
+        return f"{len(self.params)}+" if self.variadic else str(len(self.params))
+
+    def accepts(self, nargs: int) -> bool:
+        if self.variadic:
+            return nargs >= len(self.params)
+        return nargs == len(self.params)
+
+    @property
+    def signature(self) -> str:
+        params = list(self.params)
+        if self.variadic:
+            params[-1] += ", ..."
+        return f"{self.name}({', '.join(params)})"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+ALIASES: dict[str, str] = {}
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+
+def _add(*prims: Primitive, aliases: tuple[str, ...] = ()) -> None:
+    for prim in prims:
+        assert prim.name not in PRIMITIVES, prim.name
+        assert len(prim.partials) == len(prim.params), prim.name
+        PRIMITIVES[prim.name] = prim
+        for alias in aliases:
+            ALIASES[alias] = prim.name
+
+
+def lookup(name: str) -> Primitive | None:
+    return PRIMITIVES.get(ALIASES.get(name, name))
+
+
+def public_names() -> list[str]:
+    names = [p.name for p in PRIMITIVES.values() if p.public]
+    names += [a for a, target in ALIASES.items() if PRIMITIVES[target].public]
+    return sorted(names)
+
+
+# --------------------------------------------------------------------------
+# Value rules that need more than one numpy call.
+
+
+def _sigmoid(x: Array) -> Array:
+    # exp of a non-positive number only: no overflow, full relative precision.
+    ex = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + ex), ex / (1.0 + ex))[()]
+
+
+def _softplus(x: Array) -> Array:
+    return (np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0.0))[()]
+
+
+def _logsumexp(x: Array) -> Array:
+    x = np.asarray(x)
+    if x.size == 0:
+        return np.float64(-np.inf)
+    m = np.max(x)
+    if not np.isfinite(m):
+        m = np.float64(0.0)
+    return np.float64(m + np.log(np.sum(np.exp(x - m))))
+
+
+def _prod_others(x: Array) -> Array:
+    """Product of all elements but each one, without dividing (exact at zeros)."""
+    a = np.asarray(x, dtype=np.float64)
+    flat = a.ravel()
+    left = np.ones_like(flat)
+    right = np.ones_like(flat)
+    if flat.size > 1:
+        left[1:] = np.cumprod(flat[:-1])
+        right[:-1] = np.cumprod(flat[::-1][:-1])[::-1]
+    return (left * right).reshape(a.shape)[()]
+
+
+def _reduce_size(*args: Array) -> int:
+    return math.prod(np.broadcast_shapes(*(np.shape(a) for a in args)))
+
+
+def _dot(a: Array, b: Array) -> Array:
+    if np.shape(a) != np.shape(b):
+        raise ShapeError(
+            f"dot needs two arrays of the same shape, got {np.shape(a)} and {np.shape(b)}",
+            hint="dot(a, b) is the inner product sum(a*b); use sum(a*b) to broadcast",
+        )
+    return np.float64(np.vdot(a, b))
+
+
+def _bce(p: Array, t: Array) -> Array:
+    pc = np.clip(p, BCE_EPS, 1.0 - BCE_EPS)
+    return np.float64(np.mean(-(t * np.log(pc) + (1.0 - t) * np.log(1.0 - pc))))
+
+
+def _bce_with_logits(z: Array, t: Array) -> Array:
+    return np.float64(np.mean(np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+
+
+def _count(n: Array, what: str) -> int:
+    if np.ndim(n) != 0 or not np.isfinite(n) or n != np.floor(n) or n < 0:
+        raise ShapeError(f"{what} must be a non-negative whole number, got {n!r}")
+    if n > LIMITS.max_array_elements:
+        raise LimitError(
+            f"{what} {int(n):,} is above the array size limit of {LIMITS.max_array_elements:,}",
+            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
+        )
+    return int(n)
+
+
+def _linspace(a: Array, b: Array, n: Array) -> Array:
+    for v in (a, b):
+        if np.ndim(v) != 0:
+            raise ShapeError("linspace(a, b, n) takes scalar end points")
+    return np.linspace(float(a), float(b), _count(n, "linspace's count n"))
+
+
+def _arange(a: Array, b: Array, step: Array) -> Array:
+    for v in (a, b, step):
+        if np.ndim(v) != 0 or not np.isfinite(v):
+            raise ShapeError("arange(a, b, step) takes finite scalars")
+    if step == 0:
+        raise ShapeError("arange's step must not be 0")
+    count = max(0.0, math.ceil((float(b) - float(a)) / float(step)))
+    _count(count, "arange's element count")
+    return np.arange(float(a), float(b), float(step))
+
+
+def _stack(*items: Array) -> Array:
+    shapes = {np.shape(i) for i in items}
+    if len(shapes) > 1:
+        raise ShapeError(
+            "the items of a vector literal must all have the same shape, got "
+            + ", ".join(str(np.shape(i)) for i in items)
+        )
+    return np.stack([np.asarray(i, dtype=np.float64) for i in items])
+
+
+def _where(c: Array, a: Array, b: Array) -> Array:
+    return np.asarray(np.where(c != 0, a, b))[()]
+
+
+def _f(fn: Callable[..., Array]) -> Callable[..., Array]:
+    """Comparison results as float64 0/1, so they can multiply partials."""
+
+    def wrapped(*args: Array) -> Array:
+        return np.asarray(fn(*args), dtype=np.float64)[()]
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+E: Kind = "elementwise"
+R: Kind = "reduce"
+
+# --------------------------------------------------------------------------
+# Arithmetic. Operators are calls too: `a + b` parses to add(a, b).
+_add(
+    Primitive("add", ("a", "b"), np.add, ("1", "1"), "a + b", symbol="+", category="arithmetic"),
+    Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", symbol="-", category="arithmetic"),
+    Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", symbol="*", category="arithmetic"),
+    Primitive(
+        "div", ("a", "b"), np.divide, ("1/b", "-a/b**2"), "a / b", symbol="/",
+        domain="b != 0", category="arithmetic",
+    ),
+    Primitive("neg", ("a",), np.negative, ("-1",), "-a (unary minus)", symbol="neg", category="arithmetic"),
+)
+_add(
+    Primitive(
+        "pow", ("a", "b"), np.power,
+        ("where(eq(b, 0), 0, b*a**(b - 1))", "where(eq(a, 0)*ge(b, 0), 0, out*log(a))"),
+        "a ** b (also a ^ b)", symbol="**", category="arithmetic",
+        convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
+        domain="a > 0, or a whole-number b",
+    ),
+)
+
+# --------------------------------------------------------------------------
+# Element-wise functions.
+_add(
+    Primitive("sin", ("x",), np.sin, ("cos(x)",), "sine"),
+    Primitive("cos", ("x",), np.cos, ("-sin(x)",), "cosine"),
+    Primitive("tan", ("x",), np.tan, ("1/cos(x)**2",), "tangent"),
+    Primitive("asin", ("x",), np.arcsin, ("1/sqrt(1 - x**2)",), "inverse sine", domain="-1 <= x <= 1"),
+    Primitive("acos", ("x",), np.arccos, ("-1/sqrt(1 - x**2)",), "inverse cosine", domain="-1 <= x <= 1"),
+    Primitive("atan", ("x",), np.arctan, ("1/(1 + x**2)",), "inverse tangent"),
+    Primitive("sinh", ("x",), np.sinh, ("cosh(x)",), "hyperbolic sine"),
+    Primitive("cosh", ("x",), np.cosh, ("sinh(x)",), "hyperbolic cosine"),
+    Primitive("tanh", ("x",), np.tanh, ("1 - out**2",), "hyperbolic tangent"),
+    Primitive("exp", ("x",), np.exp, ("out",), "e ** x"),
+    Primitive("log", ("x",), np.log, ("1/x",), "natural logarithm", domain="x > 0"),
+    Primitive("log2", ("x",), np.log2, ("1/(x*log(2))",), "base-2 logarithm", domain="x > 0"),
+    Primitive("log10", ("x",), np.log10, ("1/(x*log(10))",), "base-10 logarithm", domain="x > 0"),
+    Primitive("log1p", ("x",), np.log1p, ("1/(1 + x)",), "log(1 + x), accurate near 0", domain="x > -1"),
+    Primitive("expm1", ("x",), np.expm1, ("out + 1",), "exp(x) - 1, accurate near 0"),
+    Primitive(
+        "sqrt", ("x",), np.sqrt, ("0.5/out",), "square root", domain="x >= 0",
+        convention="sqrt'(0) = +inf",
+    ),
+    Primitive("abs", ("x",), np.abs, ("sign(x)",), "absolute value", convention="abs'(0) = 0", kink="eq(x, 0)"),
+    Primitive("sign", ("x",), np.sign, ("0",), "-1, 0 or 1", convention="sign' = 0 everywhere", kink="eq(x, 0)"),
+    Primitive(
+        "relu", ("x",), lambda x: np.maximum(x, 0.0), ("gt(x, 0)",), "max(x, 0)",
+        convention="relu'(0) = 0", kink="eq(x, 0)",
+    ),
+    Primitive("sigmoid", ("x",), _sigmoid, ("out*(1 - out)",), "1/(1 + exp(-x)), numerically stable"),
+    Primitive("softplus", ("x",), _softplus, ("sigmoid(x)",), "log(1 + exp(x)), numerically stable"),
+    Primitive(
+        "clamp", ("x", "lo", "hi"), np.clip, ("ge(x, lo)*le(x, hi)", "lt(x, lo)", "gt(x, hi)"),
+        "x limited to [lo, hi]",
+        convention="the gradient passes to x at the bounds (lo <= x <= hi)",
+        kink="max(eq(x, lo), eq(x, hi))",
+    ),
+    Primitive(
+        "min", ("a", "b"), np.minimum, ("lt(a, b) + 0.5*eq(a, b)", "lt(b, a) + 0.5*eq(a, b)"),
+        "element-wise minimum", convention="ties split the gradient 0.5/0.5", kink="eq(a, b)",
+    ),
+    Primitive(
+        "max", ("a", "b"), np.maximum, ("gt(a, b) + 0.5*eq(a, b)", "gt(b, a) + 0.5*eq(a, b)"),
+        "element-wise maximum", convention="ties split the gradient 0.5/0.5", kink="eq(a, b)",
+    ),
+)
+
+# --------------------------------------------------------------------------
+# Reductions (to a scalar). Partials are per element; `n` is the element count.
+_add(
+    Primitive("sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, category="reduction"),
+    Primitive("mean", ("x",), lambda x: np.float64(np.mean(x)), ("1/n",), "mean of all elements", kind=R, category="reduction"),
+    Primitive(
+        "prod", ("x",), lambda x: np.float64(np.prod(x)), ("prod_others(x)",),
+        "product of all elements", kind=R, category="reduction",
+        convention="exact at zeros (product of the other elements), as PyTorch",
+    ),
+    Primitive(
+        "logsumexp", ("x",), _logsumexp, ("exp(x - out)",),
+        "log(sum(exp(x))), numerically stable", kind=R, category="reduction",
+    ),
+    Primitive(
+        "dot", ("a", "b"), _dot, ("b", "a"), "inner product sum(a*b) of same-shape arrays",
+        kind=R, category="reduction",
+    ),
+    Primitive(
+        "norm", ("x",), lambda x: np.float64(np.sqrt(np.sum(np.square(x)))), ("where(eq(out, 0), 0, x/out)",),
+        "Euclidean norm sqrt(sum(x**2))", kind=R, category="reduction",
+        convention="gradient 0 at x = 0 (PyTorch)", kink="eq(out, 0)",
+    ),
+)
+
+# --------------------------------------------------------------------------
+# Losses (mean over elements, as PyTorch's default reduction).
+_add(
+    Primitive(
+        "bce", ("p", "t"), _bce,
+        (
+            "where(ge(p, 1e-8)*le(p, 1 - 1e-8), (p - t)/(p*(1 - p)), 0)/n",
+            "(log(1 - clamp(p, 1e-8, 1 - 1e-8)) - log(clamp(p, 1e-8, 1 - 1e-8)))/n",
+        ),
+        "binary cross-entropy of probability p against target t: p clamped to "
+        "[1e-8, 1-1e-8], then mean(-(t*log(p) + (1-t)*log(1-p)))",
+        kind=R, category="loss",
+        convention="no gradient to p where the clamp is active (as torch.clamp)",
+        kink="max(eq(p, 1e-8), eq(p, 1 - 1e-8))",
+    ),
+    Primitive(
+        "bce_with_logits", ("z", "t"), _bce_with_logits, ("(sigmoid(z) - t)/n", "-z/n"),
+        "binary cross-entropy on logits z, i.e. bce(sigmoid(z), t) without the clamp, stable",
+        kind=R, category="loss",
+    ),
+    Primitive(
+        "mse", ("a", "b"), lambda a, b: np.float64(np.mean(np.square(np.subtract(a, b)))),
+        ("2*(a - b)/n", "-2*(a - b)/n"), "mean squared error mean((a - b)**2)",
+        kind=R, category="loss",
+    ),
+)
+
+# --------------------------------------------------------------------------
+# Gradient control, array construction.
+_add(
+    Primitive(
+        "detach", ("x",), lambda x: x, ("0",),
+        "the value of x, but no gradient flows through it (torch's .detach())",
+        blocks_gradient=True, category="gradient control",
+    ),
+    aliases=("stop_gradient",),
+)
+_add(
+    Primitive(
+        "linspace", ("a", "b", "n"), _linspace, ("0", "0", "0"),
+        "n evenly spaced numbers from a to b (constant arguments only)", kind="constant",
+        category="construction",
+    ),
+    Primitive(
+        "arange", ("a", "b", "step"), _arange, ("0", "0", "0"),
+        "numbers from a up to (not including) b by step (constant arguments only)",
+        kind="constant", category="construction",
+    ),
+)
+
+# --------------------------------------------------------------------------
+# Internal helpers: the vector literal and the vocabulary of derivative rules.
+_add(
+    Primitive("vector", ("item",), _stack, ("1",), "[a, b, ...] literal", kind="vector", variadic=True, public=False),
+    Primitive("where", ("c", "a", "b"), _where, ("0", "1 - eq(c, 0)", "eq(c, 0)"), "a where c != 0 else b", public=False),
+    Primitive("eq", ("a", "b"), _f(np.equal), ("0", "0"), "[a = b]", public=False),
+    Primitive("lt", ("a", "b"), _f(np.less), ("0", "0"), "[a < b]", public=False),
+    Primitive("le", ("a", "b"), _f(np.less_equal), ("0", "0"), "[a <= b]", public=False),
+    Primitive("gt", ("a", "b"), _f(np.greater), ("0", "0"), "[a > b]", public=False),
+    Primitive("ge", ("a", "b"), _f(np.greater_equal), ("0", "0"), "[a >= b]", public=False),
+    Primitive("prod_others", ("x",), _prod_others, ("0",), "product of the other elements", public=False),
+)
+
+REDUCE_SIZE = _reduce_size

@@ -1,0 +1,73 @@
+"""AST -> text, with the fewest parentheses that keep the meaning.
+
+Used for derivative rules in the docs and the explain table, where parameter
+names are replaced by the text of the actual arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gradcli.ast import Call, Name, Node, Num, Vector
+from gradcli.parser import parse_rule
+from gradcli.primitives import PRIMITIVES
+
+_BINARY = {"add": (1, "+"), "sub": (1, "-"), "mul": (2, "*"), "div": (2, "/"), "pow": (4, "**")}
+_COMPARE = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_ATOM = 5
+
+
+def to_text(node: Node, env: Mapping[str, str] | None = None) -> str:
+    """Render `node`; names found in `env` are replaced by (already rendered) text."""
+    return _render(node, env or {})[0]
+
+
+def _needs_parens(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in "+-*/ ":
+            return True
+    return False
+
+
+def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
+    """Text and precedence level of `node` (iterative depth is tiny: rules are short)."""
+    if isinstance(node, Num):
+        return node.text, _ATOM
+    if isinstance(node, Name):
+        if node.id in env:
+            text = env[node.id]
+            return text, (1 if _needs_parens(text) else _ATOM)
+        return node.id, _ATOM
+    if isinstance(node, Vector):
+        return "[" + ", ".join(_render(i, env)[0] for i in node.items) + "]", _ATOM
+    assert isinstance(node, Call)
+    if node.func in _BINARY:
+        level, sym = _BINARY[node.func]
+        left, lp = _render(node.args[0], env)
+        right, rp = _render(node.args[1], env)
+        if node.func == "pow":  # right-associative, binds tighter than unary minus on its left
+            left = left if lp > level else f"({left})"
+            right = right if rp >= 3 else f"({right})"
+            return f"{left}**{right}", level
+        left = left if lp >= level else f"({left})"
+        right = right if rp > level else f"({right})"
+        return f"{left} {sym} {right}", level
+    if node.func == "neg":
+        inner, ip = _render(node.args[0], env)
+        return "-" + (inner if ip >= 3 else f"({inner})"), 3
+    if node.func in _COMPARE:
+        a = _render(node.args[0], env)[0]
+        b = _render(node.args[1], env)[0]
+        return f"[{a} {_COMPARE[node.func]} {b}]", _ATOM
+    args = ", ".join(_render(a, env)[0] for a in node.args)
+    return f"{node.func}({args})", _ATOM
+
+
+def rule_text(name: str, k: int, env: Mapping[str, str] | None = None) -> str:
+    """The k-th partial of primitive `name` as text, with parameters substituted."""
+    return to_text(parse_rule(PRIMITIVES[name].partials[k]), env)

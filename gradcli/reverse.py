@@ -1,0 +1,83 @@
+"""Reverse mode (backpropagation): one recorded forward sweep, one backward sweep.
+
+Adjoints accumulate where a value feeds several consumers; broadcasting is undone
+by summing over the broadcast axes. Both sweeps are loops over the graph's op
+list: linear time and memory, no recursion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradcli.graph import Graph
+from gradcli.rules import partial
+
+Array = Any
+
+
+def fit(arr: Array, shape: tuple[int, ...]) -> Array:
+    """Sum `arr` over the axes that broadcasting added to `shape`, or broadcast it up to `shape`."""
+    arr_shape = np.shape(arr)
+    if arr_shape == shape:
+        return arr
+    full = np.broadcast_shapes(arr_shape, shape)
+    if full != arr_shape:
+        arr = np.broadcast_to(arr, full)
+    lead = len(full) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, dim in enumerate(shape) if dim == 1 and full[lead + i] != 1
+    )
+    if axes:
+        arr = np.sum(arr, axis=axes, keepdims=True)
+        if lead:
+            arr = arr.reshape(arr.shape[lead:])
+    return arr[()] if shape == () else arr
+
+
+def requires_grad(graph: Graph, wrt: Collection[str]) -> list[bool]:
+    """Which ops carry a gradient: those that depend on a `wrt` input through differentiable ops."""
+    seeds = {graph.inputs[name] for name in wrt}
+    need = [False] * len(graph.ops)
+    for i, op in enumerate(graph.ops):
+        if op.prim is None:
+            need[i] = i in seeds
+        elif not op.prim.blocks_gradient and op.prim.kind != "constant":
+            need[i] = any(need[a] for a in op.args)
+    return need
+
+
+def backward(
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str]
+) -> dict[str, Array]:
+    """Gradient of the output (of sum(output) when it is an array) with respect to `wrt`."""
+    need = requires_grad(graph, wrt)
+    ops = graph.ops
+    adj: list[Array] = [None] * len(ops)
+    out_value = vals[graph.output]
+    adj[graph.output] = np.float64(1.0) if np.ndim(out_value) == 0 else np.ones(np.shape(out_value))
+    with np.errstate(all="ignore"):
+        for i in range(len(ops) - 1, -1, -1):
+            g = adj[i]
+            op = ops[i]
+            if g is None or not need[i] or op.prim is None:
+                continue
+            adj[i] = None  # free memory as we go
+            prim = op.prim
+            args = [vals[a] for a in op.args]
+            for k, a in enumerate(op.args):
+                if not need[a]:
+                    continue
+                if prim.kind == "vector":
+                    contrib = g[k]
+                else:
+                    contrib = fit(g * partial(prim, k, args, vals[i], counts[i]), np.shape(vals[a]))
+                adj[a] = contrib if adj[a] is None else adj[a] + contrib
+    grads: dict[str, Array] = {}
+    for name in wrt:
+        g = adj[graph.inputs[name]]
+        shape = np.shape(vals[graph.inputs[name]])
+        grads[name] = np.zeros(shape)[()] if g is None else np.array(np.broadcast_to(g, shape))[()]
+    return grads

@@ -1,0 +1,113 @@
+"""Applying one op to numpy values, with the shape and size checks every evaluator needs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
+from gradcli.graph import Graph, Op
+from gradcli.limits import LIMITS
+
+Array = Any
+
+
+def element_shape(op: Op, args: Sequence[Array], source: str) -> tuple[int, ...]:
+    """The broadcast shape of an op's arguments, checked against the size limit."""
+    try:
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    except ValueError:
+        shapes = " and ".join(str(np.shape(a)) for a in args)
+        assert op.prim is not None and op.node is not None
+        raise ShapeError(
+            f"{op.prim.name}: incompatible shapes {shapes}",
+            span=op.node.span,
+            source=source,
+            hint="shapes combine by numpy broadcasting: equal sizes, or 1, per axis from the right",
+        ) from None
+    if math.prod(shape) > LIMITS.max_array_elements:
+        assert op.node is not None
+        raise LimitError(
+            f"this operation would make an array of shape {shape} "
+            f"({math.prod(shape):,} elements, limit {LIMITS.max_array_elements:,})",
+            span=op.node.span,
+            source=source,
+            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
+        )
+    return shape
+
+
+def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
+    """Value of `op` on argument values, and the element count (for reductions' `n`)."""
+    prim = op.prim
+    assert prim is not None
+    if prim.kind == "vector":
+        shape = element_shape(op, args, source)  # equal shapes are checked by the value rule
+        n = math.prod(shape) * len(args)
+        if n > LIMITS.max_array_elements:
+            raise LimitError(f"vector literal of {n:,} elements is above the limit", source=source)
+    elif prim.kind == "constant":
+        n = 0
+    else:
+        n = math.prod(element_shape(op, args, source))
+    try:
+        return prim.fn(*args), n
+    except GradcliError as err:
+        if err.span is err.span.__class__(0, 0, 0, 0) and op.node is not None:
+            err.span = op.node.span
+        raise err.with_source(source) from None
+
+
+def as_value(raw: Any, name: str) -> Array:
+    """A binding's value as float64 (scalar or array)."""
+    try:
+        value = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BindingError(f"the value of '{name}' is not a number or an array of numbers ({exc})") from None
+    if value.size > LIMITS.max_array_elements:
+        raise LimitError(f"the value of '{name}' has {value.size:,} elements, above the limit")
+    return value[()] if value.ndim == 0 else value
+
+
+def constant_value(op: Op) -> Array:
+    return np.float64(op.const)
+
+
+def bind(graph: Graph, bindings: Mapping[str, Any]) -> tuple[dict[str, Array], list[str]]:
+    """Check the bindings against the program's inputs: returns the values and warnings."""
+    missing = [name for name in graph.inputs if name not in bindings]
+    if missing:
+        listed = ", ".join(missing)
+        first = graph.input_spans[missing[0]]
+        noun = "input" if len(missing) == 1 else "inputs"
+        raise BindingError(
+            f"missing {noun}: {listed}",
+            span=first,
+            source=graph.program.source,
+            hint="give each a value: " + " ".join(f"{m}=..." for m in missing),
+        )
+    warnings = []
+    for name in bindings:
+        if name not in graph.inputs:
+            hint = did_you_mean(name, graph.inputs) or ""
+            msg = f"'{name}' is bound but the program does not use it as an input"
+            warnings.append(f"{msg}; {hint}" if hint else msg)
+    values = {name: as_value(bindings[name], name) for name in graph.inputs}
+    return values, warnings
+
+
+def forward_values(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Array], list[int]]:
+    """Every op's value (the primal pass), iteratively, and each op's element count."""
+    source = graph.program.source
+    vals: list[Array] = [None] * len(graph.ops)
+    counts: list[int] = [0] * len(graph.ops)
+    with np.errstate(all="ignore"):  # domain problems become NaN/inf, reported afterwards
+        for i, op in enumerate(graph.ops):
+            if op.prim is None:
+                vals[i] = inputs[op.input] if op.input is not None else constant_value(op)
+            else:
+                vals[i], counts[i] = apply(op, [vals[a] for a in op.args], source)
+    return vals, counts
