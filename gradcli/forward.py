@@ -43,13 +43,18 @@ class _TooBig(Exception):
 
 
 class _Pass:
-    def __init__(self, graph: Graph, vals: Sequence[Array], counts: Sequence[int], seed: int,
-                 directions: tuple[int, ...], chunk: tuple[int, int] | None) -> None:
+    """One forward sweep carrying tangents for a set of seeded directions.
+
+    `seeds` maps op index -> seed tangent. Tangents are dropped after their last use,
+    so memory follows the live values, not the whole graph.
+    """
+
+    def __init__(self, graph: Graph, vals: Sequence[Array], counts: Sequence[int],
+                 seeds: dict[int, Tangent], S: tuple[int, ...], directions: tuple[int, ...]) -> None:
         self.graph, self.vals, self.counts = graph, vals, counts
-        self.seed = seed
-        self.S = np.shape(vals[seed])
+        self.seeds = seeds
+        self.S = S  # the seeded input's shape, for diagonal tangents
         self.D = directions
-        self.chunk = chunk
         self.budget = LIMITS.max_forward_chunk_bytes
 
     def dense_of(self, t: Tangent, shape: tuple[int, ...]) -> Array:
@@ -67,34 +72,36 @@ class _Pass:
         if math.prod(self.D) * math.prod(shape) * 8 > self.budget:
             raise _TooBig
 
-    def run(self) -> Array:
+    def run(self) -> Tangent | None:
+        return self.run_all(keep=False)[self.graph.output]
+
+    def run_all(self, keep: bool = True) -> list[Tangent | None]:
+        """Every op's tangent (with keep=False, only the output's survives)."""
         ops, vals = self.graph.ops, self.vals
+        last_use = _last_uses(self.graph)
         tan: list[Tangent | None] = [None] * len(ops)
-        if self.chunk is None:
-            tan[self.seed] = Tangent(True, np.float64(1.0))
-        else:
-            lo, hi = self.chunk
-            size = math.prod(self.S)
-            onehot = np.zeros((hi - lo, size))
-            onehot[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
-            tan[self.seed] = Tangent(False, onehot.reshape((hi - lo, *self.S)))
+        for i, t in self.seeds.items():
+            tan[i] = t
         with np.errstate(all="ignore"):
             for i, op in enumerate(ops):
                 prim = op.prim
                 if prim is None or prim.blocks_gradient or prim.kind == "constant":
                     continue
                 ins = [(k, tan[a]) for k, a in enumerate(op.args) if tan[a] is not None]
-                if not ins:
-                    continue
-                args = [vals[a] for a in op.args]
-                shape = np.shape(vals[i])
-                if prim.kind == "vector":
-                    tan[i] = self.stack(op.args, tan, shape)
-                elif prim.kind == "reduce":
-                    tan[i] = self.reduce(prim, args, ins, vals[i], self.counts[i])
-                else:
-                    tan[i] = self.elementwise(prim, args, ins, vals[i], shape, self.counts[i])
-        return tan[self.graph.output]
+                if ins:
+                    args = [vals[a] for a in op.args]
+                    shape = np.shape(vals[i])
+                    if prim.kind == "vector":
+                        tan[i] = self.stack(op.args, tan, shape)
+                    elif prim.kind == "reduce":
+                        tan[i] = self.reduce(prim, args, ins, vals[i], self.counts[i])
+                    else:
+                        tan[i] = self.elementwise(prim, args, ins, vals[i], shape, self.counts[i])
+                if not keep:
+                    for a in op.args:
+                        if last_use[a] == i and a != self.graph.output:
+                            tan[a] = None
+        return tan
 
     def elementwise(self, prim: Any, args: list[Array], ins: list[tuple[int, Tangent | None]],
                     out: Array, shape: tuple[int, ...], n: int) -> Tangent:
@@ -110,7 +117,7 @@ class _Pass:
             lead = len(self.D)
             pad = (1,) * (len(shape) - np.ndim(args[k]))
             dense = dense.reshape(dense.shape[:lead] + pad + dense.shape[lead:])
-            parts.append(Tangent(False, p * dense))
+            parts.append(Tangent(False, _times(p, dense)))
         if all(t.diagonal for t in parts):
             total = parts[0].arr
             for t in parts[1:]:
@@ -135,7 +142,7 @@ class _Pass:
                 row = np.broadcast_to(weights * t.arr, self.S)
             else:
                 dense = np.broadcast_to(t.arr, self.D + np.shape(args[k]))
-                row = np.tensordot(dense, weights, axes=np.ndim(weights)) if np.ndim(weights) else dense * weights
+                row = _contract(dense, weights)
             total = row if total is None else total + row
         return Tangent(False, total)
 
@@ -152,6 +159,25 @@ class _Pass:
         return Tangent(False, np.stack(slices, axis=len(self.D)))
 
 
+def _times(p: Array, t: Array) -> Array:
+    """p * t, where a zero tangent stays zero even if p is inf/NaN (a batched pass must
+    not leak one input's infinite partial into another input's direction)."""
+    prod = p * t
+    if np.all(np.isfinite(p)):
+        return prod
+    return np.where(t == 0, 0.0, prod)
+
+
+def _contract(dense: Array, weights: Array) -> Array:
+    """sum over the value axes of dense * weights, per direction (zero tangents stay zero)."""
+    if np.ndim(weights) == 0:
+        return _times(weights, dense)
+    if np.all(np.isfinite(weights)):
+        return np.tensordot(dense, weights, axes=np.ndim(weights))
+    axes = tuple(range(dense.ndim - np.ndim(weights), dense.ndim))
+    return np.sum(_times(weights, dense), axis=axes)
+
+
 def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ...]) -> Array:
     """d sum(output) / d x over the pass's directions (shape D)."""
     if t is None:
@@ -162,34 +188,93 @@ def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ..
     return np.sum(dense, axis=tuple(range(len(D), len(D) + len(out_shape)))) if out_shape else dense
 
 
+def tangents(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
+             name: str) -> list[Tangent | None] | None:
+    """Every op's tangent for the seed `name` in one unchunked pass (for the explain
+    table); None when the dense tangents would not fit the memory budget."""
+    seed = graph.inputs[name]
+    try:
+        S = np.shape(vals[seed])
+        return _Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run_all()
+    except _TooBig:
+        return None
+
+
+def _last_uses(graph: Graph) -> list[int]:
+    last = list(range(len(graph.ops)))
+    for i, op in enumerate(graph.ops):
+        for a in op.args:
+            last[a] = i
+    return last
+
+
+def _work(vals: Sequence[Array], directions: int) -> int:
+    return directions * sum(math.prod(np.shape(v)) for v in vals)
+
+
+def _too_much(what: str, work: int) -> LimitError:
+    return LimitError(
+        f"forward mode for {what} would need about {work:,.0f} tangent operations: too large",
+        hint="use reverse mode (--mode reverse), which costs one sweep for all inputs; "
+        "GRADCLI_MAX_FORWARD_WORK raises this limit",
+    )
+
+
+def _chunk_size(vals: Sequence[Array]) -> int:
+    biggest = max(max(math.prod(np.shape(v)) for v in vals), 1)
+    return max(1, LIMITS.max_forward_chunk_bytes // (8 * biggest))
+
+
+def _scalar_group(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
+                  names: list[str]) -> dict[str, Array]:
+    """All scalar inputs in batched passes: direction j seeds input j."""
+    if _work(vals, len(names)) > LIMITS.max_forward_work:
+        raise _too_much(f"{len(names):,} scalar inputs", _work(vals, len(names)))
+    out_shape = np.shape(vals[graph.output])
+    m = _chunk_size(vals)
+    grads: dict[str, Array] = {}
+    for lo in range(0, len(names), m):
+        chunk = names[lo : lo + m]
+        eye = np.eye(len(chunk))
+        seeds = {graph.inputs[name]: Tangent(False, eye[j]) for j, name in enumerate(chunk)}
+        t = _Pass(graph, vals, counts, seeds, (), (len(chunk),)).run()
+        g = _gradient_of(t, out_shape, (len(chunk),))
+        for j, name in enumerate(chunk):
+            grads[name] = np.float64(g[j])
+    return grads
+
+
+def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str) -> Array:
+    """One array input: all its element directions at once (diagonal where possible), else chunks."""
+    seed = graph.inputs[name]
+    S = np.shape(vals[seed])
+    out_shape = np.shape(vals[graph.output])
+    try:
+        t = _Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run()
+        return np.array(_gradient_of(t, out_shape, S))
+    except _TooBig:
+        pass
+    size = math.prod(S)
+    if _work(vals, size) > LIMITS.max_forward_work:
+        raise _too_much(f"'{name}' ({size:,} elements)", _work(vals, size))
+    m = _chunk_size(vals)
+    flat = np.empty(size)
+    for lo in range(0, size, m):
+        hi = min(size, lo + m)
+        onehot = np.zeros((hi - lo, size))
+        onehot[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
+        seeds = {seed: Tangent(False, onehot.reshape((hi - lo, *S)))}
+        t = _Pass(graph, vals, counts, seeds, S, (hi - lo,)).run()
+        flat[lo:hi] = _gradient_of(t, out_shape, (hi - lo,))
+    return flat.reshape(S)
+
+
 def gradients(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
               wrt: Collection[str]) -> dict[str, Array]:
-    out_shape = np.shape(vals[graph.output])
-    grads: dict[str, Array] = {}
+    """Gradient of sum(output) with respect to each `wrt` input, by forward mode."""
+    scalars = [n for n in wrt if np.ndim(vals[graph.inputs[n]]) == 0]
+    grads = _scalar_group(graph, vals, counts, scalars) if scalars else {}
     for name in wrt:
-        seed = graph.inputs[name]
-        S = np.shape(vals[seed])
-        try:
-            t = _Pass(graph, vals, counts, seed, S, None).run()
-            grads[name] = np.array(_gradient_of(t, out_shape, S))[()]
-            continue
-        except _TooBig:
-            pass
-        size = math.prod(S)
-        biggest = max(max(math.prod(np.shape(v)) for v in vals), 1)
-        work = size * sum(math.prod(np.shape(v)) for v in vals)
-        if work > LIMITS.max_forward_work:
-            raise LimitError(
-                f"forward mode for '{name}' ({size:,} elements) would need about {work:,.0f} "
-                "tangent operations: too large",
-                hint="use reverse mode (--mode reverse), which costs one pass for all elements; "
-                "GRADCLI_MAX_FORWARD_WORK raises this limit",
-            )
-        m = max(1, LIMITS.max_forward_chunk_bytes // (8 * biggest))
-        flat = np.empty(size)
-        for lo in range(0, size, m):
-            hi = min(size, lo + m)
-            t = _Pass(graph, vals, counts, seed, (hi - lo,), (lo, hi)).run()
-            flat[lo:hi] = _gradient_of(t, out_shape, (hi - lo,))
-        grads[name] = flat.reshape(S)[()]
-    return grads
+        if name not in grads:
+            grads[name] = _array_input(graph, vals, counts, name)
+    return {name: grads[name][()] for name in wrt}

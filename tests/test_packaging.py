@@ -1,0 +1,74 @@
+"""The built wheel works on its own: grammar inside the wheel, `gradcli` and `python -m gradcli`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = dist.glob("gradcli-*.whl")
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    py = bindir / "python"
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    # The runtime dependencies come from this environment's site-packages, added as a plain path:
+    # .pth files in it (such as the editable install of gradcli) are not processed.
+    purelib = Path(subprocess.check_output([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                           text=True).strip())
+    (purelib / "_gradcli_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = subprocess.run(
+        [py, "-c", "import gradcli, gradcli.parser as p; print(gradcli.__file__); print(p.grammar_path())"],
+        cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    assert where[0].startswith(str(env_dir)), where  # the wheel's copy, not the source tree
+    assert where[1].startswith(str(env_dir)) and where[1].endswith("gradcli/grammar/gradcli.lark"), where
+
+    out = subprocess.run(
+        [bindir / "gradcli", "grad", "sin(x**2)", "x=3", "--json"],
+        cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+    )
+    data = json.loads(out.stdout)
+    assert data["value"] == pytest.approx(0.41211848524, abs=1e-11)
+    assert data["gradient"]["x"] == pytest.approx(-5.466781571308061, rel=1e-15)
+
+    out = subprocess.run(
+        [py, "-m", "gradcli", "grad", "x**2", "x=3", "--json"],
+        cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+    )
+    assert json.loads(out.stdout)["gradient"] == {"x": 6.0}
+
+
+def test_grammar_found_from_the_source_tree() -> None:
+    from gradcli.parser import grammar_path
+
+    path = grammar_path()
+    assert path.name == "gradcli.lark" and path.is_file()
+    assert "NUMBER" in path.read_text(encoding="utf-8")
+
+
+def test_python_dash_m_gradcli_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "gradcli", "--version"], capture_output=True, text=True, check=True)
+    from gradcli import __version__
+
+    assert out.stdout.strip() == f"gradcli {__version__}"

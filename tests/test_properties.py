@@ -1,0 +1,85 @@
+"""Property: on random programs over the primitive table, forward == reverse == finite differences
+wherever the program is smooth at the point."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from gradcheck import numeric_gradient, on_kink
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from gradcli import grad
+from gradcli.primitives import PRIMITIVES
+
+EXAMPLES = int(os.environ.get("GRADCLI_PROPERTY_EXAMPLES", "60"))
+
+# Function families drawn from the table itself, so a new primitive joins the property.
+UNARY = sorted(p.name for p in PRIMITIVES.values()
+               if p.public and p.kind == "elementwise" and len(p.params) == 1 and not p.symbol)
+BINARY = sorted(p.name for p in PRIMITIVES.values()
+                if p.public and p.kind == "elementwise" and len(p.params) == 2 and not p.symbol)
+REDUCE1 = sorted(p.name for p in PRIMITIVES.values() if p.public and p.kind == "reduce" and len(p.params) == 1)
+OPERATORS = ["+", "-", "*", "/", "**"]
+
+
+def expressions(leaves: list[str]) -> st.SearchStrategy[str]:
+    leaf = st.sampled_from([*leaves, "0.5", "2", "1.5", "pi"])
+
+    def extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.builds(lambda f, a: f"{f}({a})", st.sampled_from(UNARY), children),
+            st.builds(lambda f, a, b: f"{f}({a}, {b})", st.sampled_from(BINARY), children, children),
+            st.builds(lambda a, op, b: f"({a}) {op} ({b})", children, st.sampled_from(OPERATORS), children),
+            st.builds(lambda a: f"-({a})", children),
+            # bounds with lo <= hi (for lo > hi clamp returns hi and, like PyTorch, routes no gradient to x)
+            st.builds(lambda a, b: f"clamp({a}, -1, 1 + abs({b}))", children, children),
+        )
+
+    return st.recursive(leaf, extend, max_leaves=6)
+
+
+def _finite(*values: object) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(v, dtype=float)))) for v in values)
+
+
+def _check(program: str, point: dict[str, object]) -> None:
+    rev = grad(program, point, mode="reverse")
+    fwd = grad(program, point, mode="forward")
+    assume(_finite(rev.value, *rev.gradient.values()))
+    for name, g in rev.gradient.items():
+        np.testing.assert_allclose(fwd.gradient[name], g, rtol=1e-9, atol=1e-12, err_msg=program)
+    if "detach" in program or on_kink(program, point):
+        # finite differences cannot see a blocked gradient, nor judge a kink's convention;
+        # forward == reverse is checked above
+        return
+    # Finite differences only where the program is smooth at this point: two step sizes must agree.
+    for name, g in rev.gradient.items():
+        fine = numeric_gradient(program, point, name, rel_step=1e-4)
+        coarse = numeric_gradient(program, point, name, rel_step=1e-3)
+        scale = 1.0 + float(np.max(np.abs(fine)))
+        assume(_finite(fine, coarse) and float(np.max(np.abs(fine - coarse))) < 1e-5 * scale)
+        assume(float(np.max(np.abs(g))) < 1e6)
+        np.testing.assert_allclose(g, fine, rtol=1e-4, atol=1e-5 * scale, err_msg=f"{program} d/d{name}")
+
+
+points = st.floats(-2.0, 2.0, allow_nan=False).map(lambda v: round(v, 3))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(expressions(["x", "y"]), points, points)
+def test_scalar_programs(program: str, x: float, y: float) -> None:
+    _check(program, {"x": x, "y": y})
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(expressions(["v", "s"]), st.sampled_from(REDUCE1), st.lists(points, min_size=3, max_size=3), points)
+def test_array_programs_with_a_reduction(program: str, reduce: str, v: list[float], s: float) -> None:
+    _check(f"{reduce}({program}) + s", {"v": v, "s": s})
+
+
+@settings(max_examples=max(10, EXAMPLES // 3), deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(expressions(["x", "y"]), expressions(["p", "y"]), points, points)
+def test_multi_statement_programs(first: str, second: str, x: float, y: float) -> None:
+    _check(f"p = {first}; q = {second}; p*q + p", {"x": x, "y": y})
