@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from gradcli.errors import BindingError, GradcliError, LimitError
@@ -18,25 +18,39 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 def read_program(text: str) -> str:
     """The program itself, or the contents of stdin (`-`) or of a file (`@path`)."""
+    limit = LIMITS.max_program_chars
     if text == "-":
-        data = sys.stdin.read(LIMITS.max_program_chars + 1)
-        return data
-    if text.startswith("@"):
-        return _read_file(text[1:], "program")
-    return text
+        try:
+            source = sys.stdin.read(limit + 1)
+        except UnicodeDecodeError:
+            raise BindingError("the program on standard input is not UTF-8 text") from None
+        where = "on standard input"
+    elif text.startswith("@"):
+        source = _read_file(text[1:], "program", limit * 4)  # UTF-8: at most 4 bytes a character
+        where = f"in {text[1:]}"
+    else:
+        return text
+    if len(source) > limit:
+        raise LimitError(
+            f"the program {where} is longer than {limit:,} characters",
+            hint="set GRADCLI_MAX_PROGRAM_CHARS to raise the limit",
+        )
+    return source
 
 
-def _read_file(path: str, what: str) -> str:
-    p = Path(path)
+def _read_file(path: str, what: str, limit: int) -> str:
+    """The text of a file, reading at most `limit` bytes (so /dev/zero cannot exhaust memory)."""
     try:
-        size = p.stat().st_size
-        if size > LIMITS.max_program_chars * 4:
-            raise LimitError(f"{what} file {path} is {size:,} bytes, too large")
-        return p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BindingError(f"{what} file {path} is not UTF-8 text") from None
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
     except OSError as exc:
         raise BindingError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise LimitError(f"{what} file {path} is larger than {limit:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BindingError(f"{what} file {path} is not UTF-8 text") from None
 
 
 def parse_binding(word: str) -> tuple[str, Any]:
@@ -44,28 +58,37 @@ def parse_binding(word: str) -> tuple[str, Any]:
     name, sep, raw = word.partition("=")
     name = name.strip()
     if not sep or not _NAME.match(name):
-        raise BindingError(
-            f"'{word}' is not a binding",
-            hint="bindings are NAME=VALUE, e.g. x=3 or x=[1,2,3] (after the program)",
-        )
+        hint = "bindings are NAME=VALUE, e.g. x=3 or x=[1,2,3] (after the program)"
+        if not sep:
+            hint += "; if it belongs to the program, quote the whole program: 'x + y'"
+        raise BindingError(f"'{word}' is not a binding", hint=hint)
     raw = raw.strip()
     if not raw:
         raise BindingError(f"the binding '{word}' has no value", hint=f"write {name}=3, for example")
     if raw.startswith("@"):
+        if not raw[1:].strip():
+            raise BindingError(f"the binding '{word}' names no file", hint=f"write {name}=@values.txt")
         return name, _load_array(raw[1:], name)
     from gradcli.api import Compiled
 
     try:
         compiled = Compiled(raw)
+        statements = compiled.graph.program.statements
+        if len(statements) > 1 or statements[0].target is not None:
+            raise BindingError(
+                f"the value of '{name}' must be one expression, not statements or assignments",
+                hint=f"write {name}=[1, 2, 3] or {name}=pi/4",
+            )
+        if compiled.inputs:
+            raise BindingError(
+                f"the value of '{name}' must be a constant, but it uses {', '.join(compiled.inputs)}",
+                hint="values may use numbers, pi, e, [..], functions, linspace(a, b, n) and arange(a, b, step)",
+            )
+        return name, compiled.evaluate({})
     except GradcliError as err:
-        err.message = f"in the value of '{name}': {err.message}"
+        if not err.message.startswith("the value of"):
+            err.message = f"in the value of '{name}': {err.message}"
         raise
-    if compiled.inputs:
-        raise BindingError(
-            f"the value of '{name}' must be a constant, but it uses {', '.join(compiled.inputs)}",
-            hint="values may use numbers, pi, e, [..], functions, linspace(a, b, n) and arange(a, b, step)",
-        )
-    return name, compiled.evaluate({})
 
 
 def _load_array(path: str, name: str) -> Any:
@@ -73,23 +96,39 @@ def _load_array(path: str, name: str) -> Any:
 
     if path.endswith(".npy"):
         try:
+            # Never unpickles (allow_pickle=False); mmap reads only the header until the copy.
             arr = np.load(path, allow_pickle=False, mmap_mode="r")
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise BindingError(f"cannot read {path} for '{name}': {exc.strerror or exc}") from None
+        except (ValueError, EOFError) as exc:
             raise BindingError(f"cannot load {path} for '{name}': {exc}") from None
         if arr.size > LIMITS.max_array_elements:
             raise LimitError(f"{path} has {arr.size:,} elements, above the array limit")
-        try:
-            return np.array(arr, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise BindingError(f"{path} for '{name}' does not hold numbers") from None
-    text = _read_file(path, f"value of '{name}'")
-    tokens = [t for t in re.split(r"[\s,]+", text.strip()) if t]
-    if len(tokens) > LIMITS.max_array_elements:
-        raise LimitError(f"{path} has more than {LIMITS.max_array_elements:,} numbers")
-    try:
-        values = [float(t) for t in tokens]
-    except ValueError as exc:
-        raise BindingError(f"{path} for '{name}' holds something that is not a number: {exc}") from None
-    if not values:
+        if arr.dtype.kind not in "biuf":  # bool, integers, floats; not complex, dates, text, records
+            raise BindingError(
+                f"{path} for '{name}' holds {arr.dtype} values, not real numbers",
+                hint="save a float or integer array: np.save(path, np.asarray(x, dtype=float))",
+            )
+        return np.array(arr, dtype=np.float64)
+    text = _read_file(path, f"value of '{name}'", LIMITS.max_text_file_bytes)
+    values = np.fromiter(_numbers(text, path, name), dtype=np.float64)
+    if not values.size:
         raise BindingError(f"{path} for '{name}' holds no numbers")
-    return np.array(values)
+    return values
+
+
+def _numbers(text: str, path: str, name: str) -> Iterator[float]:
+    """The whitespace- or comma-separated numbers of a text file, one at a time."""
+    for count, match in enumerate(re.finditer(r"[^\s,]+", text)):
+        if count >= LIMITS.max_array_elements:
+            raise LimitError(f"{path} has more than {LIMITS.max_array_elements:,} numbers")
+        try:
+            yield float(match.group())
+        except ValueError:
+            token = match.group()
+            shown = token if len(token) <= 30 else token[:30] + "…"
+            line = text.count("\n", 0, match.start()) + 1
+            raise BindingError(
+                f"{path} for '{name}' holds {shown!r} on line {line}, which is not a number",
+                hint="a text file of values holds numbers separated by spaces, commas or newlines",
+            ) from None

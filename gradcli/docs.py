@@ -33,26 +33,38 @@ def aliases_of(prim: Primitive) -> list[str]:
     return [a for a, target in ALIASES.items() if target == prim.name]
 
 
+def spellings(prim: Primitive) -> list[str]:
+    """How a program writes the function: `a + b`, `-a`, `a ** b`, `sin(x)`."""
+    if prim.name == "pow":
+        return ["a ** b", "a ^ b", "pow(a, b)"]
+    if prim.symbol == "neg":
+        return ["-a"]
+    if prim.symbol:
+        return [f"a {prim.symbol} b"]
+    return [prim.signature]
+
+
+def notes(prim: Primitive) -> list[str]:
+    """Description, then reduction, domain and convention notes (README and `gradcli functions`)."""
+    out = [prim.doc]
+    if prim.kind == "reduce":
+        out.append("reduces to a scalar; `n` is the number of elements")
+    if prim.domain:
+        out.append(f"domain: {prim.domain}")
+    if prim.convention:
+        out.append(f"convention: {prim.convention}")
+    return out
+
+
 def markdown_table() -> str:
     rows = ["| function | arity | derivative rule | notes |", "| --- | --- | --- | --- |"]
     for prim in public_primitives():
-        name = f"`a {prim.symbol} b`" if prim.symbol and prim.symbol != "neg" else f"`{prim.signature}`"
-        if prim.symbol == "neg":
-            name = "`-a`"
-        if prim.name == "pow":
-            name = "`a ** b`, `a ^ b`, `pow(a, b)`"
+        name = ", ".join(f"`{s}`" for s in spellings(prim))
         alias = aliases_of(prim)
         if alias:
             name += " (also " + ", ".join(f"`{a}`" for a in alias) + ")"
-        notes = [prim.doc]
-        if prim.kind == "reduce":
-            notes.append("reduces to a scalar; `n` is the number of elements")
-        if prim.domain:
-            notes.append(f"domain: {prim.domain}")
-        if prim.convention:
-            notes.append(f"convention: {prim.convention}")
         rule = derivative_text(prim).replace("|", "\\|")
-        rows.append(f"| {name} | {prim.arity} | `{rule}` | {'; '.join(notes)} |")
+        rows.append(f"| {name} | {prim.arity} | `{rule}` | {'; '.join(notes(prim))} |")
     return "\n".join(rows)
 
 

@@ -1,0 +1,197 @@
+"""Command-line inputs (gradcli.bindings), human rendering (gradcli.render) and the
+forward/reverse agreement test of `--mode both` (gradcli.modes)."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gradcli import render
+from gradcli.bindings import parse_binding, read_program
+from gradcli.errors import BindingError, GradcliError, LimitError, ParseError
+from gradcli.modes import RTOL, relative_difference
+
+# --------------------------------------------------------------------------
+# parse_binding
+
+
+@pytest.mark.parametrize(
+    ("word", "name", "expected"),
+    [
+        ("x=3", "x", 3.0),
+        ("x=-1.5", "x", -1.5),
+        ("x=pi/4", "x", math.pi / 4),
+        ("alpha_2 = 2**-1", "alpha_2", 0.5),
+        ("x=[1,2,3]", "x", [1.0, 2.0, 3.0]),
+        ("x=[[1, 2], [3, 4]]", "x", [[1.0, 2.0], [3.0, 4.0]]),
+        ("x=linspace(0, 1, 5)", "x", [0.0, 0.25, 0.5, 0.75, 1.0]),
+        ("x=arange(0, 1, 0.25)", "x", [0.0, 0.25, 0.5, 0.75]),
+        ("x=sqrt(2)", "x", math.sqrt(2)),
+    ],
+)
+def test_binding_values(word: str, name: str, expected: Any) -> None:
+    got_name, value = parse_binding(word)
+    assert got_name == name
+    assert np.asarray(value, dtype=float) == pytest.approx(np.asarray(expected), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("word", "error", "fragment"),
+    [
+        ("x", BindingError, "not a binding"),
+        ("=3", BindingError, "not a binding"),
+        ("2x=3", BindingError, "not a binding"),
+        ("x-y=3", BindingError, "not a binding"),
+        ("x=", BindingError, "no value"),
+        ("x=  ", BindingError, "no value"),
+        ("x=y", BindingError, "must be a constant"),
+        ("x=1 +", ParseError, "in the value of 'x'"),
+        ("x=linspace(0, 1, 1e12)", LimitError, "array size limit"),
+        ("x=arange(0, 1e12, 1)", LimitError, "array size limit"),
+        ("x=linspace(0, 1, 2.5)", GradcliError, "whole number"),
+    ],
+)
+def test_binding_errors(word: str, error: type[GradcliError], fragment: str) -> None:
+    with pytest.raises(error) as info:
+        parse_binding(word)
+    assert fragment in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_binding_value_error_has_caret() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_binding("x=[1, 2 3]")
+    lines = str(info.value).splitlines()
+    src = next(i for i, line in enumerate(lines) if " | " in line)
+    assert lines[src].endswith("[1, 2 3]")
+    gutter = lines[src].index(" | ") + 3
+    assert lines[src + 1].index("^") - gutter == len("[1, 2 ")
+
+
+def test_npy_binding(tmp_path: Path) -> None:
+    path = tmp_path / "v.npy"
+    np.save(path, np.arange(6, dtype=np.int32).reshape(2, 3))
+    name, value = parse_binding(f"w=@{path}")
+    assert name == "w"
+    assert value.dtype == np.float64
+    assert value.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+
+
+def test_npy_binding_refuses_pickles_and_non_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "objects.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(BindingError):
+        parse_binding(f"x=@{path}")
+    text = tmp_path / "strings.npy"
+    np.save(text, np.array(["a", "b"]))
+    with pytest.raises(BindingError, match=r"strings\.npy"):
+        parse_binding(f"x=@{text}")
+
+
+def test_txt_binding(tmp_path: Path) -> None:
+    path = tmp_path / "v.txt"
+    path.write_text("1,2, 3\n\t-4.5e0  5\n")
+    assert parse_binding(f"x=@{path}")[1].tolist() == [1.0, 2.0, 3.0, -4.5, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(b"", "holds no numbers"), (b"1 2 x", "not a number"), (b"\xff\xfe1", "not UTF-8")],
+)
+def test_txt_binding_errors(tmp_path: Path, content: bytes, fragment: str) -> None:
+    path = tmp_path / "v.txt"
+    path.write_bytes(content)
+    with pytest.raises(BindingError, match=fragment):
+        parse_binding(f"x=@{path}")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(BindingError, match="No such file"):
+        parse_binding(f"x=@{tmp_path / 'nothing.npy'}")
+    with pytest.raises(BindingError, match="cannot read"):
+        parse_binding(f"x=@{tmp_path / 'nothing.txt'}")
+
+
+# --------------------------------------------------------------------------
+# read_program
+
+
+def test_read_program_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert read_program("x**2") == "x**2"
+    path = tmp_path / "p.gc"
+    path.write_text("y = x\ny*2\n")
+    assert read_program(f"@{path}") == "y = x\ny*2\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("sin(x)\n"))
+    assert read_program("-") == "sin(x)\n"
+    with pytest.raises(BindingError, match="cannot read program file"):
+        read_program(f"@{tmp_path}")  # a directory
+
+
+def test_read_program_stdin_not_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe"), encoding="utf-8"))
+    with pytest.raises(BindingError, match="not UTF-8"):
+        read_program("-")
+
+
+# --------------------------------------------------------------------------
+# render
+
+
+@pytest.mark.parametrize(
+    ("x", "precision", "text"),
+    [
+        (0.4121184852417566, 10, "0.4121184852"),
+        (-5.466781571308061, 10, "-5.466781571"),
+        (-5.466781571308061, 3, "-5.47"),
+        (3.0, 10, "3"),
+        (1e-20, 10, "1e-20"),
+        (1 / 3, 17, "0.33333333333333331"),
+        (float("nan"), 10, "nan"),
+        (float("-inf"), 10, "-inf"),
+    ],
+)
+def test_number(x: float, precision: int, text: str) -> None:
+    assert render.number(x, precision) == text
+
+
+def test_values_text_shapes() -> None:
+    assert render.values_text(np.float64(2.5), 10) == "2.5"
+    assert render.values_text(np.array([1.0, 0.5]), 10) == "[1, 0.5]"
+    assert render.values_text(np.array([[1.0, 2.0], [3.0, 4.0]]), 10) == "[[1, 2],\n [3, 4]]"
+    assert render.values_text(np.zeros(0), 10) == "[]"
+    long = render.values_text(np.arange(100.0), 10)
+    assert long == "[0, 1, 2, ..., 97, 98, 99]"
+    assert render.shape_text(np.arange(100.0)) == "(100,)"
+    assert render.shape_text(3.0) == ""
+
+
+# --------------------------------------------------------------------------
+# modes.relative_difference
+
+
+def test_relative_difference() -> None:
+    assert relative_difference(1.0, 1.0) == 0.0
+    assert relative_difference(np.array([1.0, np.nan]), np.array([1.0, np.nan])) == 0.0
+    assert relative_difference(np.inf, np.inf) == 0.0
+    assert relative_difference(np.inf, -np.inf) == math.inf
+    assert relative_difference(np.nan, 1.0) == math.inf
+    assert relative_difference(np.zeros(2), np.zeros(3)) == math.inf
+    assert relative_difference(2.0, 2.0 * (1 + 1e-15)) < RTOL
+    assert relative_difference(2.0, 2.0 * (1 + 1e-6)) == pytest.approx(1e-6, rel=1e-3)
+    # An element that cancels to ~0 is judged against the gradient's scale, not its own.
+    assert relative_difference(np.array([1e3, 1e-14]), np.array([1e3, -1e-14])) < RTOL
+    # ... but a small element that is simply wrong is not hidden by a large one.
+    assert relative_difference(np.array([1e3, 1.0]), np.array([1e3, 1.1])) > RTOL
+
+
+def test_value_line_aligns_rows() -> None:
+    line = render.value_line(np.array([[10.0, 40.0], [30.0, 80.0]]), 10)
+    first, second = line.split("\n")
+    assert first == "value  shape (2, 2)  [[10, 40],"
+    assert second.index("[30") == first.index("[10")
+    assert render.value_line(0.5, 10) == "value  0.5"
