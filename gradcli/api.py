@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gradcli import forward, reverse
+from gradcli import blocked, forward, reverse
 from gradcli.errors import BindingError, GradcliError, did_you_mean
 from gradcli.graph import Graph, build
 from gradcli.parser import parse
@@ -70,16 +70,29 @@ class Compiled:
 
     def evaluate_full(self, bindings: Mapping[str, Any]) -> tuple[float | np.ndarray, list[str]]:
         """Value only, no gradient tracking (torch.no_grad()); with warnings."""
-        _, vals, _, warnings = self._values(bindings)
-        value = vals[self.graph.output]
+        inputs, warnings = bind(self.graph, bindings)
+        p = blocked.plan(self.graph, inputs)
+        if p is not None:
+            value = blocked.evaluate(p, inputs)[0]
+            if _finite(value):
+                return _plain(value), warnings
+        vals = forward_values(self.graph, inputs)[0]
         warnings += domain_warnings(self.graph, vals, {})
-        return _plain(value), warnings
+        return _plain(vals[self.graph.output]), warnings
 
     def grad(self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None,
              mode: str = "reverse") -> GradResult:
         if mode not in MODES:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
         names = self._check_wrt(wrt)
+        if mode == "reverse":
+            inputs, warnings = bind(self.graph, bindings)
+            p = blocked.plan(self.graph, inputs)
+            if p is not None:
+                value, grads = blocked.gradient(p, inputs, names)
+                if _finite(value) and all(_finite(g) for g in grads.values()):
+                    return GradResult(_plain(value), {k: _plain(v) for k, v in grads.items()}, mode,
+                                      {k: _plain(v) for k, v in inputs.items()}, warnings)
         inputs, vals, counts, warnings = self._values(bindings)
         if mode == "reverse":
             grads = reverse.backward(self.graph, vals, counts, names)
@@ -116,7 +129,10 @@ def domain_warnings(graph: Graph, vals: list[Array], grads: Mapping[str, Array])
                 where = f" (line {span.line}, column {span.column})" if span else ""
                 bad = "NaN" if np.any(np.isnan(vals[i])) else "infinite"
                 domain = f"; defined for {op.prim.domain}" if op.prim.domain else ""
-                out.append(f"{graph.source_text(i)}{where} is {bad}{domain}")
+                text = graph.source_text(i)
+                if len(text) > 60:  # a whole long program can be the culprit
+                    text = text[:30] + " … " + text[-25:]
+                out.append(f"{text}{where} is {bad}{domain}")
                 break
         else:
             if any(not _finite(vals[graph.inputs[n]]) for n in graph.inputs):

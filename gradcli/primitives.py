@@ -53,6 +53,11 @@ class Primitive:
     public: bool = True  # callable from user programs and listed in docs
     variadic: bool = False  # the last parameter repeats (at least one)
     category: str = "elementwise"
+    # For reductions: how results over blocks of elements combine into the whole
+    # ("sum", "mean", "logsumexp", "norm"), so that big arrays can be evaluated in
+    # cache-sized blocks (gradcli/blocked.py). Only for reductions whose partials,
+    # given the whole result `out`, read one element at a time. None: not blockable.
+    combine: str | None = None
 
     @property
     def arity(self) -> str:
@@ -155,7 +160,7 @@ def _bce_with_logits(z: Array, t: Array) -> Array:
 
 def _count(n: Array, what: str) -> int:
     if np.ndim(n) != 0 or not np.isfinite(n) or n != np.floor(n) or n < 0:
-        raise ShapeError(f"{what} must be a non-negative whole number, got {n!r}")
+        raise ShapeError(f"{what} must be a non-negative whole number, got {np.asarray(n).tolist()}")
     if n > LIMITS.max_array_elements:
         raise LimitError(
             f"{what} {int(n):,} is above the array size limit of {LIMITS.max_array_elements:,}",
@@ -177,8 +182,15 @@ def _arange(a: Array, b: Array, step: Array) -> Array:
             raise ShapeError("arange(a, b, step) takes finite scalars")
     if step == 0:
         raise ShapeError("arange's step must not be 0")
-    count = max(0.0, math.ceil((float(b) - float(a)) / float(step)))
-    _count(count, "arange's element count")
+    span = (float(b) - float(a)) / float(step)  # may overflow to +-inf: arange(-1e308, 1e308, 1)
+    if span > LIMITS.max_array_elements:
+        raise LimitError(
+            f"arange({float(a):g}, {float(b):g}, {float(step):g}) would have more than "
+            f"{LIMITS.max_array_elements:,} elements, the array size limit",
+            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
+        )
+    if _count(math.ceil(max(0.0, span)), "arange's element count") == 0:
+        return np.zeros(0)  # numpy's own size computation overflows on an empty inf span
     return np.arange(float(a), float(b), float(step))
 
 
@@ -280,24 +292,24 @@ _add(
 # --------------------------------------------------------------------------
 # Reductions (to a scalar). Partials are per element; `n` is the element count.
 _add(
-    Primitive("sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, category="reduction"),
-    Primitive("mean", ("x",), lambda x: np.float64(np.mean(x)), ("1/n",), "mean of all elements", kind=R, category="reduction"),
+    Primitive("sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, category="reduction", combine="sum"),
+    Primitive("mean", ("x",), lambda x: np.float64(np.mean(x)), ("1/n",), "mean of all elements", kind=R, category="reduction", combine="mean"),
     Primitive(
         "prod", ("x",), lambda x: np.float64(np.prod(x)), ("prod_others(x)",),
-        "product of all elements", kind=R, category="reduction",
+        "product of all elements", kind=R, category="reduction",  # no combine: prod_others reads all elements
         convention="exact at zeros (product of the other elements), as PyTorch",
     ),
     Primitive(
         "logsumexp", ("x",), _logsumexp, ("exp(x - out)",),
-        "log(sum(exp(x))), numerically stable", kind=R, category="reduction",
+        "log(sum(exp(x))), numerically stable", kind=R, category="reduction", combine="logsumexp",
     ),
     Primitive(
         "dot", ("a", "b"), _dot, ("b", "a"), "inner product sum(a*b) of same-shape arrays",
-        kind=R, category="reduction",
+        kind=R, category="reduction", combine="sum",
     ),
     Primitive(
         "norm", ("x",), lambda x: np.float64(np.sqrt(np.sum(np.square(x)))), ("where(eq(out, 0), 0, x/out)",),
-        "Euclidean norm sqrt(sum(x**2))", kind=R, category="reduction",
+        "Euclidean norm sqrt(sum(x**2))", kind=R, category="reduction", combine="norm",
         convention="gradient 0 at x = 0 (PyTorch)", kink="eq(out, 0)",
     ),
 )
@@ -313,19 +325,19 @@ _add(
         ),
         "binary cross-entropy of probability p against target t: p clamped to "
         "[1e-8, 1-1e-8], then mean(-(t*log(p) + (1-t)*log(1-p)))",
-        kind=R, category="loss",
+        kind=R, category="loss", combine="mean",
         convention="no gradient to p where the clamp is active (as torch.clamp)",
         kink="max(eq(p, 1e-8), eq(p, 1 - 1e-8))",
     ),
     Primitive(
         "bce_with_logits", ("z", "t"), _bce_with_logits, ("(sigmoid(z) - t)/n", "-z/n"),
         "binary cross-entropy on logits z, i.e. bce(sigmoid(z), t) without the clamp, stable",
-        kind=R, category="loss",
+        kind=R, category="loss", combine="mean",
     ),
     Primitive(
         "mse", ("a", "b"), lambda a, b: np.float64(np.mean(np.square(np.subtract(a, b)))),
         ("2*(a - b)/n", "-2*(a - b)/n"), "mean squared error mean((a - b)**2)",
-        kind=R, category="loss",
+        kind=R, category="loss", combine="mean",
     ),
 )
 

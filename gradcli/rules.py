@@ -74,3 +74,17 @@ def kink_rule(name: str) -> Rule | None:
 def partial(prim: Primitive, k: int, args: Sequence[Array], out: Array, n: int) -> Array:
     """d out / d args[k], evaluated (broadcastable to the op's element shape)."""
     return rules(prim.name)[k](args, out, n)
+
+
+@cache
+def uses(name: str, k: int) -> frozenset[str]:
+    """The names partial k of `name` reads: parameters and `out` (to know which values to keep)."""
+    found: set[str] = set()
+    stack: list[Node] = [parse_rule(PRIMITIVES[name].partials[k])]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            found.add(node.id)
+        elif isinstance(node, Call):
+            stack.extend(node.args)
+    return frozenset(found)
