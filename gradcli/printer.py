@@ -7,6 +7,7 @@ names are replaced by the text of the actual arguments.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from gradcli.ast import Call, Name, Node, Num, Vector
 from gradcli.parser import parse_rule
@@ -68,6 +69,16 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
     return f"{node.func}({args})", _ATOM
 
 
-def rule_text(name: str, k: int, env: Mapping[str, str] | None = None) -> str:
-    """The k-th partial of primitive `name` as text, with parameters substituted."""
-    return to_text(parse_rule(PRIMITIVES[name].partials[k]), env)
+def rule_text(name: str, k: int, env: Mapping[str, str] | None = None, *,
+              literals: Mapping[str, float] | None = None, values: Mapping[str, Any] | None = None) -> str:
+    """The k-th partial of primitive `name` as text, with parameters substituted.
+
+    With `literals` (names that are numbers) or `values` (every name's value at a
+    point), the rule is first simplified at that point (see gradcli.simplify).
+    """
+    node = parse_rule(PRIMITIVES[name].partials[k])
+    if literals or values:
+        from gradcli.simplify import simplify
+
+        node = simplify(node, literals, values)
+    return to_text(node, env)

@@ -7,7 +7,7 @@ list: linear time and memory, no recursion.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,10 +49,19 @@ def requires_grad(graph: Graph, wrt: Collection[str]) -> list[bool]:
     return need
 
 
+# Called once per edge of the backward sweep: (op index, argument slot, upstream
+# adjoint of the op, local partial or None for a vector item, contribution to the argument).
+Trace = Callable[[int, int, Array, Array | None, Array], None]
+
+
 def backward(
-    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str]
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str],
+    trace: Trace | None = None,
 ) -> dict[str, Array]:
-    """Gradient of the output (of sum(output) when it is an array) with respect to `wrt`."""
+    """Gradient of the output (of sum(output) when it is an array) with respect to `wrt`.
+
+    `trace`, when given, sees every product the sweep computes (the explain table uses it).
+    """
     need = requires_grad(graph, wrt)
     ops = graph.ops
     adj: list[Array] = [None] * len(ops)
@@ -70,10 +79,14 @@ def backward(
             for k, a in enumerate(op.args):
                 if not need[a]:
                     continue
+                local = None
                 if prim.kind == "vector":
                     contrib = g[k]
                 else:
-                    contrib = fit(g * partial(prim, k, args, vals[i], counts[i]), np.shape(vals[a]))
+                    local = partial(prim, k, args, vals[i], counts[i])
+                    contrib = fit(g * local, np.shape(vals[a]))
+                if trace is not None:
+                    trace(i, k, g, local, contrib)
                 adj[a] = contrib if adj[a] is None else adj[a] + contrib
     grads: dict[str, Array] = {}
     for name in wrt:

@@ -1,0 +1,552 @@
+"""The explanation (gradcli.explain) as rich tables, GitHub markdown, JSON, or an export file.
+
+One content model, several outputs: `sections()` turns an Explanation into titled
+tables of text cells (plus the chain as lines of text); the table, markdown and
+export renderers only lay those out, and `as_json` gives the same content as data.
+
+Numbers show `precision` significant digits (default 5) and arrays their shape and
+summarised values. Each table lists at most `max_rows` nodes (0: all); what is left
+out is said in a note under the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from gradcli.explain import (
+    MAX_PATH_COUNT,
+    Explanation,
+    Flow,
+    TangentTable,
+    derivative_label,
+)
+from gradcli.explain import Path as ChainPath
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+Array = Any
+Kind = Literal["text", "code", "num"]
+
+PRECISION = 5
+MAX_ROWS = 60
+MAX_FACTORS = 12  # longer paths show their first and last factors
+MAX_CONTRIBUTIONS = 6  # lines of a sum of contributions before "… more"
+SUMMARY_THRESHOLD = 8  # arrays with more elements are summarised
+EDGE_ITEMS = 3
+JSON_MAX_ELEMENTS = 10_000  # larger arrays are summarised in JSON too
+EXPORT_WIDTH = 100
+FORMATS = ("table", "markdown", "json")
+EXPORTS = (".svg", ".html", ".txt")
+
+
+# -- numbers ------------------------------------------------------------------------------
+
+def number(x: float, precision: int) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = f"{x:.{precision}g}"
+    return "0" if text == "-0" else text
+
+
+def value_text(value: Array, precision: int) -> str:
+    """A scalar as a number; an array as its values, with its shape in front when summarised."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return number(float(arr), precision)
+    if arr.size == 0:
+        return f"{arr.shape} []"
+    first = arr.flat[0]
+    if arr.size > 1 and (np.all(arr == first) or np.all(np.isnan(arr))):
+        return f"{arr.shape} all {number(float(first), precision)}"
+    text = np.array2string(
+        arr, separator=", ", threshold=SUMMARY_THRESHOLD, edgeitems=EDGE_ITEMS, max_line_width=10**6,
+        formatter={"float_kind": lambda v: number(float(v), precision)},
+    )
+    text = " ".join(text.split())  # numpy breaks 2-D arrays into lines
+    return f"{arr.shape} {text}" if arr.size > SUMMARY_THRESHOLD else text
+
+
+def count_text(n: int) -> str:
+    return f"more than {MAX_PATH_COUNT:.0e}".replace("e+", "e") if n >= MAX_PATH_COUNT else f"{n:,}"
+
+
+def _factor_number(value: Array, precision: int) -> str:
+    text = value_text(value, precision)
+    return f"({text})" if text.startswith("-") else text
+
+
+# -- the content model ----------------------------------------------------------------------
+
+class Plain(str):
+    """A cell of words in a column of formulas: markdown does not set it as code."""
+
+    __slots__ = ()
+
+
+@dataclass
+class Section:
+    """A titled table (groups of rows: one group per node) or, with `lines`, a block of text."""
+
+    title: str
+    columns: list[tuple[str, Kind]] = field(default_factory=list)
+    groups: list[list[list[str]]] = field(default_factory=list)
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (left, right): the chain
+    notes: list[str] = field(default_factory=list)
+    elided: int = 0  # groups left out by max_rows
+
+
+def _elide(section: Section, max_rows: int, what: str) -> Section:
+    """Keep the first and last nodes; say how many were left out in between."""
+    n = len(section.groups)
+    if max_rows <= 0 or n <= max_rows:
+        return section
+    head = (max_rows + 1) // 2
+    tail = max_rows - head
+    hidden = n - head - tail
+    gap = [["…", "…"] + [""] * (len(section.columns) - 2)]  # the note below says how many
+    section.groups = [*section.groups[:head], [gap[0]], *(section.groups[n - tail:] if tail else [])]
+    section.elided = hidden
+    section.notes.append(f"{hidden:,} of {n:,} {what} not shown (--max-rows {max_rows}; --max-rows 0 shows all)")
+    return section
+
+
+def _forward_section(e: Explanation, p: int) -> Section:
+    arrays = any(np.ndim(row.value) for row in e.nodes.values())
+    columns: list[tuple[str, Kind]] = [("step", "num"), ("node", "code"), ("operation", "text"),
+                                       ("inputs", "code")]
+    if arrays:
+        columns.append(("shape", "text"))
+    columns.append(("value", "num"))
+    section = Section("Forward pass: the value of every node, in evaluation order", columns)
+    for row in e.nodes.values():
+        ins = ", ".join(e.label(a) for a in row.args)
+        cells = [str(row.step), row.label, row.operation, ins]
+        if arrays:
+            cells.append(str(np.shape(row.value)) if np.ndim(row.value) else "")
+        value = value_text(row.value, p)
+        shape = f"{np.shape(row.value)} "
+        cells.append(value.removeprefix(shape) if np.ndim(row.value) else value)  # the shape has a column
+        section.groups.append([cells])
+    out = e.nodes[e.output]
+    if out.label != out.source:
+        section.notes.append(f"{out.label} = {out.source} is the output")
+    if np.ndim(e.value):
+        section.notes.append(f"the output has shape {np.shape(e.value)}: the gradient is that of "
+                             f"{e.objective}")
+    return section
+
+
+def _contribution_lines(e: Explanation, flows: Sequence[Flow], total: Array, p: int) -> str:
+    lines = []
+    for n, flow in enumerate(flows):
+        if n == MAX_CONTRIBUTIONS:
+            lines.append(f"+ … {len(flows) - n} more")
+            break
+        sign = "" if n == 0 else "+ "
+        lines.append(f"{sign}{value_text(flow.product, p)} from {e.label(flow.local.node)}")
+    lines.append(f"= {value_text(total, p)}")
+    return "\n".join(lines)
+
+
+def _backward_section(e: Explanation, p: int) -> Section:
+    L, top = e.output_label, e.objective
+    columns: list[tuple[str, Kind]] = [
+        ("step", "num"), ("node", "code"), (f"∂{top}/∂node", "num"), ("local derivative", "code"),
+        ("local\nvalue", "num"), (f"∂{top}/∂node\n× local", "num"),
+    ]
+    section = Section(f"Backward pass: ∂{top}/∂node from the output back to the inputs (chain rule)", columns)
+    summed = False
+    for row in e.backward:
+        node = e.nodes[row.node]
+        upstream = (_contribution_lines(e, row.contributions, row.upstream, p) if row.contributions
+                    else value_text(row.upstream, p))
+        if not row.flows:
+            section.groups.append([[str(node.step), node.label, upstream, Plain("input: the gradient"), "", ""]])
+            continue
+        group = []
+        for n, flow in enumerate(row.flows):
+            product = value_text(flow.product, p)
+            if flow.summed:
+                product = "Σ " + product
+                summed = True
+            first = n == 0
+            group.append([str(node.step) if first else "", node.label if first else "",
+                          upstream if first else "", f"{flow.local.label} = {flow.local.formula}",
+                          value_text(flow.local.value, p), product])
+        section.groups.append(group)
+    for i in e.blocked:
+        section.notes.append(f"{e.label(i)} (step {e.step(i)}) blocks the gradient: nothing flows back through it")
+    if not e.backward:
+        section.columns, section.groups = [], []
+        section.notes.insert(0, f"no path from {L} down to a differentiated input: nothing flows back")
+    else:
+        section.notes.append(f"{derivative_label(top, L)} = 1 starts the sweep; each node passes ∂{top}/∂node × local to "
+                             "its inputs, and a node used several times adds up what it receives")
+    if summed:
+        section.notes.append("Σ: summed over the axes that broadcasting added, back to the input's shape")
+    return section
+
+
+def _tangent_section(e: Explanation, table: TangentTable, p: int) -> Section:
+    s = table.seed
+    columns: list[tuple[str, Kind]] = [
+        ("step", "num"), ("node", "code"), ("local derivative", "code"),
+        (f"local × ∂input/∂{s}", "num"), (f"∂node/∂{s}", "num"),
+    ]
+    section = Section(f"Forward mode, seed {s}: ∂node/∂{s} = Σ over the node's inputs of "
+                      f"local derivative × ∂input/∂{s}, in evaluation order", columns)
+    if table.omitted:
+        section.notes.append(table.omitted)
+    diagonal = False
+    for row in table.rows:
+        node = e.nodes[row.node]
+        tangent = value_text(row.tangent, p)
+        if row.diagonal:
+            tangent = "diag " + tangent
+            diagonal = True
+        if not row.terms:
+            section.groups.append([[str(node.step), node.label, Plain(f"seed: ∂{s}/∂{s} = 1"), "", tangent]])
+            continue
+        locals_ = "\n".join(f"{t.local.label} = {t.local.formula}" for t in row.terms)
+        nums = "\n+ ".join(f"{_factor_number(t.local.value, p)} × {'diag ' if t.diagonal_in else ''}"
+                           f"{_factor_number(t.tangent_in, p)}" for t in row.terms)
+        section.groups.append([[str(node.step), node.label, locals_, nums, tangent]])
+    if diagonal:
+        section.notes.append(f"diag: the node depends on {s} element by element, so ∂node/∂{s} is a "
+                             "diagonal matrix; its diagonal is shown")
+    section.notes.append(f"{derivative_label(e.objective, s)} = {value_text(table.gradient, p)} (forward mode)")
+    return section
+
+
+def _path_lines(path: ChainPath, p: int) -> list[str]:
+    """The product along a path: labels, formulas, numbers, value (each line starting with '=')."""
+    factors = list(path.factors)
+    if not factors:
+        return [f"= {value_text(path.value, p)}"]
+    keep = len(factors)
+    if keep > MAX_FACTORS:
+        head = MAX_FACTORS // 2
+        tail = MAX_FACTORS - 1 - head
+        factors = [*factors[:head], *factors[keep - tail:]]
+
+    def join(parts: list[str], sep: str) -> str:
+        if keep > MAX_FACTORS:
+            parts = [*parts[: MAX_FACTORS // 2], f"… ({keep - len(factors)} more)", *parts[MAX_FACTORS // 2:]]
+        return sep.join(parts)
+
+    many = len(factors) > 1
+    labels = join([f.label for f in factors], " · ")
+    formulas = join([f"({f.formula})" if many and _loose(f.formula) else f.formula for f in factors], " · ")
+    numbers = join([_factor_number(f.value, p) if many else value_text(f.value, p) for f in factors], " × ")
+    value = value_text(path.value, p)
+    if path.summed:
+        value = "Σ " + value
+    lines: list[str] = []
+    for text in (labels, formulas, numbers, value):
+        if f"= {text}" not in lines:
+            lines.append(f"= {text}")
+    return lines
+
+
+def _loose(formula: str) -> bool:
+    """A formula that needs parentheses as a factor: a top-level sum, difference, quotient, or minus."""
+    depth = 0
+    for n, ch in enumerate(formula):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in "+-/" and (n == 0 or formula[n - 1] == " "):
+            return True
+    return False
+
+
+def _chain_section(e: Explanation, p: int, max_rows: int) -> Section:
+    L, top = e.output_label, e.objective
+    section = Section(f"The chain rule per input: ∂{top}/∂input as products of local derivatives")
+    lines = section.lines
+    chains = e.chains
+    if 0 < max_rows < len(chains):
+        section.notes.append(f"{len(chains) - max_rows:,} more inputs not shown (--max-rows {max_rows})")
+        chains = chains[:max_rows]
+    folds: dict[str, str] = {}
+    for chain in chains:
+        head = derivative_label(top, chain.input)
+        if lines:
+            lines.append(("", ""))
+        for path in chain.paths:
+            for f in path.factors:
+                if f.via and f.label not in folds:
+                    ones = " · ".join(["1"] * (len(f.via) - 1) + [f.formula])
+                    folds[f.label] = f"{f.label} here is {' · '.join(f.via)} = {ones}"
+        if chain.total_paths == 0:
+            lines.append((head, f"= 0: no path leads from {L} down to {chain.input}"))
+            continue
+        if chain.total_paths == 1:
+            body = _path_lines(chain.paths[0], p)
+            if body[0] == f"= {head}" and len(body) > 1:
+                body = body[1:]
+            lines += [(head if n == 0 else "", line) for n, line in enumerate(body)]
+            continue
+        lines.append((head, f"= the sum over {count_text(chain.total_paths)} paths from {L} down to {chain.input}"))
+        for n, path in enumerate(chain.paths):
+            body = _path_lines(path, p)
+            lines += [(f"  path {n + 1}" if m == 0 else "", line) for m, line in enumerate(body)]
+        listed = len(chain.paths)
+        if chain.capped:
+            more = count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
+            lines.append(("", f"({more} paths are not listed: at most {listed} are, "
+                              "GRADCLI_MAX_EXPLAIN_PATHS)"))
+            lines.append(("  sum", f"= {value_text(chain.path_sum, p)} (the {listed} listed paths)"))
+            lines.append((head, f"= {value_text(chain.gradient, p)} (all paths: the backward pass)"))
+        else:
+            lines.append((head, f"= {value_text(chain.path_sum, p)} (sum of the {listed} paths)"))
+    if not e.wrt:
+        section.notes.append("the program has no inputs: there is nothing to differentiate")
+    if any(path.summed for chain in chains for path in chain.paths):
+        section.notes.append("Σ: summed over the axes that broadcasting added, back to the input's shape")
+    for text in folds.values():
+        section.notes.append(f"{text} (a factor of exactly 1, from + or -, is merged into the next one)")
+    return section
+
+
+def sections(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> list[Section]:
+    out = [_elide(_forward_section(e, precision), max_rows, "nodes")]
+    if e.mode in ("reverse", "both"):
+        out.append(_elide(_backward_section(e, precision), max_rows, "nodes"))
+    if e.mode in ("forward", "both"):
+        out += [_elide(_tangent_section(e, t, precision), max_rows, "nodes") for t in e.tangents]
+    out.append(_chain_section(e, precision, max_rows))
+    return out
+
+
+# -- tables (rich) ---------------------------------------------------------------------------
+
+def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
+                max_rows: int = MAX_ROWS) -> list[RenderableType]:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from gradcli.console import plain_boxes
+
+    plain = plain_boxes(console)
+    items: list[RenderableType] = []
+    for section in sections(e, precision=precision, max_rows=max_rows):
+        if items:
+            items.append(Text(""))
+        items.append(Text(section.title, style="" if plain else "bold"))
+        if section.columns:
+            table = Table(
+                box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                padding=(0, 2, 0, 0) if plain else (0, 1), header_style="" if plain else "bold",
+            )
+            for name, kind in section.columns:
+                style = "" if plain else {"code": "cyan", "num": "", "text": "dim"}[kind]
+                table.add_column(name, justify="right" if name == "step" else "left", style=style,
+                                 overflow="fold")
+            for group in section.groups:
+                for n, row in enumerate(group):  # Text cells: '[x, y]' is not markup
+                    table.add_row(*(Text(c) for c in row),
+                                  end_section=n == len(group) - 1 and len(group) > 1 and not plain)
+            items.append(table)
+        if section.lines:
+            grid = Table.grid(padding=(0, 1, 0, 0))
+            grid.add_column(no_wrap=True, style="" if plain else "bold")
+            grid.add_column(overflow="fold")
+            for left, right in section.lines:
+                grid.add_row(Text(left), Text(right))
+            items.append(grid)
+        for note in section.notes:
+            items.append(Text(f"note: {note}", style="" if plain else "dim"))
+    return items
+
+
+def print_tables(e: Explanation, console: Console, *, precision: int = PRECISION,
+                 max_rows: int = MAX_ROWS) -> None:
+    """Print the tables; without trailing spaces when not on a terminal."""
+    from rich.console import Group
+
+    from gradcli.console import plain_boxes
+
+    group = Group(*renderables(e, console, precision=precision, max_rows=max_rows))
+    if not plain_boxes(console):
+        console.print(group)
+        return
+    with console.capture() as capture:
+        console.print(group)
+    text = "\n".join(line.rstrip() for line in capture.get().split("\n"))
+    console.file.write(text)
+    console.file.flush()
+
+
+def table_text(e: Explanation, *, width: int = 100, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> str:
+    """The tables as plain text (no colour, no boxes) at a fixed width: for tests and --export .txt."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, no_color=True, color_system=None, force_terminal=False,
+                      highlight=False, emoji=False, soft_wrap=False, legacy_windows=False)
+    print_tables(e, console, precision=precision, max_rows=max_rows)
+    return buffer.getvalue()
+
+
+# -- markdown ---------------------------------------------------------------------------------
+
+def _md_cell(text: str, kind: Kind) -> str:
+    if not text:
+        return ""
+    parts = text.split("\n")
+    if kind == "code" and not isinstance(text, Plain):
+        parts = [f"`{part}`" if part else "" for part in parts]
+    return "<br>".join(part.replace("|", "\\|") for part in parts)
+
+
+def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> str:
+    """GitHub-flavoured markdown: a heading and a table per section, the chain in a text block."""
+    out: list[str] = [f"## gradcli explain: `{' '.join(e.program.split())}`", ""]
+    for section in sections(e, precision=precision, max_rows=max_rows):
+        out += [f"### {section.title}", ""]
+        if section.columns:
+            out.append("| " + " | ".join(name.replace("\n", " ") for name, _ in section.columns) + " |")
+            out.append("| " + " | ".join("---:" if kind == "num" else "---" for _, kind in section.columns) + " |")
+            for group in section.groups:
+                for row in group:
+                    cells = [_md_cell(c, kind) for c, (_, kind) in zip(row, section.columns, strict=True)]
+                    out.append("| " + " | ".join(cells) + " |")
+            out.append("")
+        if section.lines:
+            width = max(len(left) for left, _ in section.lines)
+            text = [f"{left:<{width}} {right}".rstrip() for left, right in section.lines]
+            out += ["```text", *text, "```", ""]
+        for note in section.notes:
+            out.append(f"> {note}  ")
+        if section.notes:
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
+    """The same content as data: every number at full precision (NaN/inf as null, noted)."""
+    from gradcli.jsonout import to_json
+
+    warnings = list(e.warnings)
+
+    def num(value: Array, path: str) -> Any:
+        arr = np.asarray(value)
+        if arr.size > JSON_MAX_ELEMENTS:
+            return {"shape": list(arr.shape), "summary": value_text(arr, 17)}
+        return to_json(value, path, warnings)
+
+    def keep(items: Sequence[Any]) -> tuple[list[Any], int]:
+        if max_rows <= 0 or len(items) <= max_rows:
+            return list(items), 0
+        head = (max_rows + 1) // 2
+        tail = max_rows - head
+        return [*items[:head], *(items[len(items) - tail:] if tail else [])], len(items) - max_rows
+
+    def flow(f: Flow, where: str) -> dict[str, Any]:
+        return {"to": e.label(f.local.arg), "local": f.local.label, "formula": f.local.formula,
+                "local_value": num(f.local.value, where + ".local_value"),
+                "product": num(f.product, where + ".product"), "summed": f.summed}
+
+    nodes, elided_forward = keep(list(e.nodes.values()))
+    forward_rows = [{"step": n.step, "node": n.label, "source": n.source, "operation": n.operation,
+                     "inputs": [e.label(a) for a in n.args],
+                     "shape": list(np.shape(n.value)), "value": num(n.value, f"forward.{n.label}")}
+                    for n in nodes]
+    obj: dict[str, Any] = {
+        "program": e.program, "mode": e.mode, "wrt": e.wrt, "output": e.output_label,
+        "inputs": {k: num(v, f"inputs.{k}") for k, v in e.inputs.items()},
+        "value": num(e.value, "value"),
+        "gradient": {k: num(v, f"gradient.{k}") for k, v in e.gradient.items()},
+        "forward": forward_rows,
+    }
+    elided = {"forward": elided_forward}
+    if e.mode in ("reverse", "both"):
+        rows, elided["backward"] = keep(e.backward)
+        obj["backward"] = [{
+            "step": e.step(r.node), "node": e.label(r.node), "upstream": num(r.upstream, f"backward.{e.label(r.node)}"),
+            "contributions": [{"from": e.label(f.local.node), "value": num(f.product, "contribution")}
+                              for f in r.contributions],
+            "flows": [flow(f, f"backward.{e.label(r.node)}") for f in r.flows],
+        } for r in rows]
+    if e.mode in ("forward", "both"):
+        obj["tangents"] = []
+        for t in e.tangents:
+            trows, elided[f"tangents.{t.seed}"] = keep(t.rows)
+            obj["tangents"].append({
+                "seed": t.seed, "omitted": t.omitted, "gradient": num(t.gradient, f"tangents.{t.seed}"),
+                "rows": [{"step": e.step(r.node), "node": e.label(r.node), "diagonal": r.diagonal,
+                          "tangent": num(r.tangent, "tangent"),
+                          "terms": [{"local": x.local.label, "formula": x.local.formula,
+                                     "local_value": num(x.local.value, "local_value"),
+                                     "tangent_in": num(x.tangent_in, "tangent_in")} for x in r.terms]}
+                         for r in trows],
+            })
+    chains, elided["chains"] = keep(e.chains)
+    obj["chains"] = [{
+        "input": c.input, "total_paths": c.total_paths, "listed_paths": len(c.paths),
+        "paths": [{"factors": [{"label": f.label, "formula": f.formula, "value": num(f.value, "factor")}
+                               for f in path.factors],
+                   "value": num(path.value, f"chains.{c.input}.path")} for path in c.paths],
+        "sum": num(c.path_sum, f"chains.{c.input}.sum"), "gradient": num(c.gradient, f"chains.{c.input}.gradient"),
+    } for c in chains]
+    obj["elided"] = {k: v for k, v in elided.items() if v}
+    obj["warnings"] = warnings
+    return obj
+
+
+# -- export -------------------------------------------------------------------------------------
+
+def export_kind(path: str) -> str:
+    """The export format of `path` (.svg, .html, .txt), or a BindingError."""
+    from gradcli.errors import BindingError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXPORTS:
+        raise BindingError(f"cannot export to '{path}'", hint="use a file name ending in .svg, .html or .txt")
+    return suffix
+
+
+def export(e: Explanation, path: str, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> None:
+    """Write the tables to .svg / .html (coloured, as on a terminal) or .txt (plain), via rich's recording."""
+    import io
+
+    from rich.console import Console, Group
+
+    suffix = export_kind(path)
+    if suffix == ".txt":
+        text = table_text(e, width=EXPORT_WIDTH, precision=precision, max_rows=max_rows)
+        _write(path, lambda: Path(path).write_text(text, encoding="utf-8"))
+        return
+    console = Console(file=io.StringIO(), record=True, width=EXPORT_WIDTH, force_terminal=True,
+                      color_system="truecolor", highlight=False, emoji=False, legacy_windows=False)
+    console.print(Group(*renderables(e, console, precision=precision, max_rows=max_rows)))
+    title = f"gradcli explain {' '.join(e.program.split())}"
+    if suffix == ".svg":
+        _write(path, lambda: console.save_svg(path, title=title))
+    else:
+        _write(path, lambda: console.save_html(path))
+
+
+def _write(path: str, save: Callable[[], object]) -> None:
+    from gradcli.errors import BindingError
+
+    try:
+        save()
+    except OSError as exc:
+        raise BindingError(f"cannot write {path}: {exc.strerror or exc}") from None
