@@ -309,3 +309,74 @@ def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[A
         else:
             result[name] = np.float64(0.0) if adj[i] is None else np.float64(adj[i])
     return run.output(), result
+
+
+def forward_gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[Array, dict[str, Array]]:
+    """Value and forward-mode gradient, block by block.
+
+    An array input's pass seeds the diagonal tangent of one block's elements and runs through
+    the whole graph: the block's slice of the gradient. Scalar inputs share one batched pass:
+    the scalar ops before the reductions once, the array ops and reductions per block (their
+    tangents add up over blocks, being linear), then the ops after the reductions once.
+    """
+    from gradcli.forward import Pass, Tangent
+
+    for op in p.graph.ops:  # parse the derivative rules before the threads need them
+        if op.prim is not None:
+            rules(op.prim.name)
+    run = _Run(p, inputs)
+    run.forward()
+    graph, cls, vals = run.graph, p.cls, run.vals
+    order = sorted(p.array_ops + p.reduce_ops)
+    tail = [i for i, c in enumerate(cls) if c == TAIL]
+    blocks = _blocks(p.size)
+    grads: dict[str, Array] = {}
+
+    def block_vals(lo: int, hi: int) -> list[Array]:
+        local = run.block_values(lo, hi, None)
+        return [local.get(i) if cls[i] == ARRAY else vals[i] for i in range(len(vals))]
+
+    for name in wrt:
+        seed = graph.inputs[name]
+        if cls[seed] != ARRAY:
+            continue
+        grad = np.zeros(p.size)
+
+        def array_block(b: tuple[int, int], seed: int = seed, grad: Array = grad) -> None:
+            lo, hi = b
+            with np.errstate(all="ignore"):
+                bvals = block_vals(lo, hi)
+                S = (hi - lo,)
+                t = Pass(graph, bvals, run.counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run_all(
+                    order=order + tail)[graph.output]
+            if t is not None:
+                grad[lo:hi] = np.broadcast_to(t.arr, S)
+
+        _map(array_block, blocks)
+        grads[name] = grad.reshape(p.shape)
+
+    scalars = [n for n in wrt if cls[graph.inputs[n]] != ARRAY]
+    if scalars:
+        D = (len(scalars),)
+        eye = np.eye(len(scalars))
+        seeds = {graph.inputs[n]: Tangent(False, eye[j]) for j, n in enumerate(scalars)}
+        before = [i for i, c in enumerate(cls) if c == SCALAR]
+        pre = Pass(graph, vals, run.counts, seeds, (), D).run_all(order=before)
+        known = {i: t for i, t in enumerate(pre) if t is not None}
+
+        def scalar_block(b: tuple[int, int]) -> list[Array]:
+            lo, hi = b
+            with np.errstate(all="ignore"):
+                tan = Pass(graph, block_vals(lo, hi), run.counts, known, (), D).run_all(order=order)
+            return [None if (t := tan[r]) is None else t.arr for r in p.reduce_ops]
+
+        parts = _map(scalar_block, blocks)
+        for j, r in enumerate(p.reduce_ops):
+            pieces = [part[j] for part in parts if part[j] is not None]
+            if pieces:
+                known[r] = Tangent(False, np.sum(pieces, axis=0))
+        out = Pass(graph, vals, run.counts, known, (), D).run_all(order=tail)[graph.output]
+        g = np.zeros(D) if out is None else np.broadcast_to(out.arr, D)
+        for j, n in enumerate(scalars):
+            grads[n] = np.float64(g[j])
+    return run.output(), {n: grads[n] for n in wrt}

@@ -42,7 +42,7 @@ class _TooBig(Exception):
     """A dense tangent over all directions would not fit the budget: chunk instead."""
 
 
-class _Pass:
+class Pass:
     """One forward sweep carrying tangents for a set of seeded directions.
 
     `seeds` maps op index -> seed tangent. Tangents are dropped after their last use,
@@ -75,15 +75,23 @@ class _Pass:
     def run(self) -> Tangent | None:
         return self.run_all(keep=False)[self.graph.output]
 
-    def run_all(self, keep: bool = True) -> list[Tangent | None]:
-        """Every op's tangent (with keep=False, only the output's survives)."""
+    def run_all(self, keep: bool = True, order: Sequence[int] | None = None) -> list[Tangent | None]:
+        """Every op's tangent (with keep=False, only the output's survives).
+
+        `order` restricts the sweep to those ops (gradcli/blocked.py runs a graph in parts)."""
         ops, vals = self.graph.ops, self.vals
         last_use = _last_uses(self.graph)
         tan: list[Tangent | None] = [None] * len(ops)
         for i, t in self.seeds.items():
             tan[i] = t
+        # Bytes held by the dense tangents alive now. A pass over all directions at once
+        # (diagonal seeds) gives up above the budget, and the caller chunks the directions;
+        # a chunked pass is sized by _chunk_size to stay within it.
+        live = 0
+        budgeted = all(t.diagonal for t in self.seeds.values())
         with np.errstate(all="ignore"):
-            for i, op in enumerate(ops):
+            for i in range(len(ops)) if order is None else order:
+                op = ops[i]
                 prim = op.prim
                 if prim is None or prim.blocks_gradient or prim.kind == "constant":
                     continue
@@ -97,9 +105,13 @@ class _Pass:
                         tan[i] = self.reduce(prim, args, ins, vals[i], self.counts[i])
                     else:
                         tan[i] = self.elementwise(prim, args, ins, vals[i], shape, self.counts[i])
+                    live += _held(tan[i])
+                    if budgeted and live > self.budget:
+                        raise _TooBig
                 if not keep:
                     for a in op.args:
                         if last_use[a] == i and a != self.graph.output:
+                            live -= _held(tan[a])
                             tan[a] = None
         return tan
 
@@ -195,7 +207,7 @@ def tangents(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
     seed = graph.inputs[name]
     try:
         S = np.shape(vals[seed])
-        return _Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run_all()
+        return Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run_all()
     except _TooBig:
         return None
 
@@ -221,8 +233,19 @@ def _too_much(what: str, work: int) -> LimitError:
 
 
 def _chunk_size(vals: Sequence[Array]) -> int:
-    biggest = max(max(math.prod(np.shape(v)) for v in vals), 1)
-    return max(1, LIMITS.max_forward_chunk_bytes // (8 * biggest))
+    """Directions per pass such that even every op's dense tangent alive at once fits the budget."""
+    total = max(sum(math.prod(np.shape(v)) for v in vals), 1)
+    return max(1, LIMITS.max_forward_chunk_bytes // (8 * total))
+
+
+def _held(t: Tangent | None) -> int:
+    """Bytes a dense tangent keeps alive (a broadcast view holds only its base)."""
+    if t is None or t.diagonal or not isinstance(t.arr, np.ndarray):
+        return 0
+    arr = t.arr
+    while isinstance(arr.base, np.ndarray):
+        arr = arr.base
+    return int(arr.nbytes)
 
 
 def _scalar_group(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
@@ -237,7 +260,7 @@ def _scalar_group(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
         chunk = names[lo : lo + m]
         eye = np.eye(len(chunk))
         seeds = {graph.inputs[name]: Tangent(False, eye[j]) for j, name in enumerate(chunk)}
-        t = _Pass(graph, vals, counts, seeds, (), (len(chunk),)).run()
+        t = Pass(graph, vals, counts, seeds, (), (len(chunk),)).run()
         g = _gradient_of(t, out_shape, (len(chunk),))
         for j, name in enumerate(chunk):
             grads[name] = np.float64(g[j])
@@ -250,7 +273,7 @@ def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], nam
     S = np.shape(vals[seed])
     out_shape = np.shape(vals[graph.output])
     try:
-        t = _Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run()
+        t = Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run()
         return np.array(_gradient_of(t, out_shape, S))
     except _TooBig:
         pass
@@ -264,7 +287,7 @@ def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], nam
         onehot = np.zeros((hi - lo, size))
         onehot[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
         seeds = {seed: Tangent(False, onehot.reshape((hi - lo, *S)))}
-        t = _Pass(graph, vals, counts, seeds, S, (hi - lo,)).run()
+        t = Pass(graph, vals, counts, seeds, S, (hi - lo,)).run()
         flat[lo:hi] = _gradient_of(t, out_shape, (hi - lo,))
     return flat.reshape(S)
 

@@ -39,18 +39,22 @@ def _point(f: Compiled, n: int, seed: int = 0) -> dict[str, object]:
 
 @pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize("program", PROGRAMS)
-def test_blocked_reverse_agrees_with_forward_mode(program: str) -> None:
+def test_blocked_modes_agree_with_whole_array_reverse_mode(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
     f = compile(program)
     pt = _point(f, 1000)
     inputs = {k: np.asarray(v, dtype=float) for k, v in pt.items()}
     assert blocked.plan(f.graph, inputs) is not None
     rev = f.grad(pt)  # blocked
-    fwd = f.grad(pt, mode="forward")  # whole-array forward mode: an independent route
-    assert rev.value == pytest.approx(fwd.value, rel=1e-12)
+    fwd = f.grad(pt, mode="forward")  # blocked forward mode
+    with monkeypatch.context() as m:
+        m.setattr(blocked, "MIN_ELEMENTS", 10**9)
+        whole = f.grad(pt)  # whole-array reverse mode: the reference
+    assert rev.value == pytest.approx(whole.value, rel=1e-12)
     assert set(rev.gradient) == set(f.inputs)
     for name in rev.gradient:
-        np.testing.assert_allclose(rev.gradient[name], fwd.gradient[name], rtol=1e-10, atol=1e-15)
-    assert f.evaluate(pt) == pytest.approx(fwd.value, rel=1e-12)
+        np.testing.assert_allclose(rev.gradient[name], whole.gradient[name], rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(fwd.gradient[name], whole.gradient[name], rtol=1e-10, atol=1e-15)
+    assert f.evaluate(pt) == pytest.approx(whole.value, rel=1e-12)
 
 
 @pytest.mark.usefixtures("small_blocks")
@@ -98,7 +102,10 @@ def test_any_size_splits_into_blocks_correctly(n: int, seed: int, program: str) 
         pt = _point(f, n, seed)
         rev = f.grad(pt)
         fwd = f.grad(pt, mode="forward")
+        blocked.MIN_ELEMENTS = 10**9
+        whole = f.grad(pt)
     finally:
         blocked.BLOCK, blocked.MIN_ELEMENTS = old
     for name in rev.gradient:
+        np.testing.assert_allclose(rev.gradient[name], whole.gradient[name], rtol=1e-10, atol=1e-15)
         np.testing.assert_allclose(rev.gradient[name], fwd.gradient[name], rtol=1e-10, atol=1e-15)
