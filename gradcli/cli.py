@@ -24,9 +24,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from gradcli import __version__
+from gradcli.coercion import install as install_coercion
 from gradcli.errors import BindingError, GradcliError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -45,7 +46,17 @@ EXIT_CODES = (
     "  3  internal error (a bug; --debug shows the traceback)"
 )
 
+
+class GradcliGroup(TyperGroup):
+    """The root command: converts its options without importing pydantic (gradcli/coercion.py)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        install_coercion(self, ctx)
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=GradcliGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # user errors are messages; main() handles the rest
@@ -104,6 +115,7 @@ class GradcliCommand(TyperCommand):
     as its message (with caret and hint) on stderr and exits with its code (2)."""
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        install_coercion(self, ctx)  # no pydantic import for our simple options (gradcli/coercion.py)
         return super().parse_args(ctx, _options_first(self, ctx, args))
 
     def invoke(self, ctx: Context) -> Any:
@@ -494,7 +506,13 @@ def explain(
     _show_explanation(explanation, fmt, export, precision=precision, no_color=no_color, max_rows=max_rows)
 
 
-@command()
+@command(epilog=(
+    "\b\nExit codes:\n"
+    "  0  every route agrees (finite differences excused at kinks, as the table says)\n"
+    "  1  a route disagrees, or the value or an exact gradient is NaN\n"
+    "  2  bad input: usage, parse, name, arity, shape, binding, limit, or an invalid spec file\n"
+    "  3  internal error (a bug; --debug shows the traceback)"
+))
 def check(
     program: Annotated[
         str | None,
@@ -635,11 +653,33 @@ def functions(
     render.functions_table(make_console(no_color=no_color), [render.function_row(p) for p in prims])
 
 
+def _app_for(args: Sequence[str]) -> typer.Typer:
+    """`app`, or when the first word names a command, a copy of it with only that command:
+    Typer builds the parameters of every registered command on each start (a few ms for
+    all of them), and the command that runs behaves the same either way."""
+    import copy
+
+    from typer.main import get_command_name
+
+    if args:
+        for info in app.registered_commands:
+            if info.callback is not None and (info.name or get_command_name(info.callback.__name__)) == args[0]:
+                single = copy.copy(app)
+                single.registered_commands = [info]
+                return single
+    return app
+
+
 def main() -> None:
     """Console entry point. Typer handles usage errors (exit 2); commands turn user errors
     into messages (exit 2); anything else is a bug: one line, exit 3, traceback with --debug."""
+    import warnings
+
+    # numpy's overflow/invalid-value RuntimeWarnings would print source lines on stderr;
+    # gradcli reports NaN and inf itself, in words.
+    warnings.simplefilter("ignore", RuntimeWarning)
     try:
-        app(prog_name="gradcli")
+        _app_for(sys.argv[1:])(prog_name="gradcli")
     except Exception as exc:
         if "--debug" in sys.argv[1:]:
             raise

@@ -1,13 +1,15 @@
 """Text -> AST, with Lark's LALR parser.
 
-The parser is built once per process from `grammar/gradcli.lark` (Lark's cache
-makes that cheap) and builds AST nodes directly in its reduce callbacks: no
-parse tree, no recursion, so 100,000 levels of nesting parse fine.
+The parser's tables are built from `grammar/gradcli.lark` once per machine and
+loaded from a cache file on every start (gradcli/parser_cache.py). The parser
+builds AST nodes directly in its reduce callbacks: no parse tree, no recursion,
+so 100,000 levels of nesting parse fine.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -19,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from gradcli.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.errors import ArityError, GradcliError, LimitError, ParseError, UnknownNameError, did_you_mean
 from gradcli.limits import LIMITS
+from gradcli.parser_cache import load_or_build
 from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
 
 
@@ -29,6 +32,10 @@ def grammar_path() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("gradcli.lark not found next to the package or in the source tree")
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width // 2] + "…" + text[-(width // 2) :]
 
 
 def _span(tok: Token) -> Span:
@@ -51,7 +58,14 @@ class _Build(Transformer[Token, Any]):
         self.allow_internal = allow_internal
 
     def number(self, c: list[Token]) -> Num:
-        return Num(float(c[0]), str(c[0]), _span(c[0]))
+        value = float(c[0])
+        if value == math.inf:
+            raise LimitError(
+                f"the number {_shorten(str(c[0]))} is too large for a float64 (the largest is about 1.8e308)",
+                span=_span(c[0]),
+                hint="numbers that overflow are errors, not infinity; exp(1000) gives inf with a warning",
+            )
+        return Num(value, str(c[0]), _span(c[0]))
 
     def name(self, c: list[Token]) -> Name:
         return Name(str(c[0]), _span(c[0]))
@@ -149,18 +163,23 @@ class _NewlinesInBrackets:
             yield tok
 
 
+_LARK_OPTIONS: dict[str, Any] = {
+    "start": "program",
+    "parser": "lalr",
+    "lexer": "basic",
+    "keep_all_tokens": True,
+    "maybe_placeholders": True,
+}
+
+
 @cache
 def _parser(allow_internal: bool = False) -> Lark:
-    return Lark(
+    # Loaded from the user's cache directory, never rebuilt per run (gradcli/parser_cache.py).
+    return load_or_build(
         grammar_path().read_text(encoding="utf-8"),
-        start="program",
-        parser="lalr",
-        lexer="basic",
-        keep_all_tokens=True,
-        maybe_placeholders=True,
+        _LARK_OPTIONS,
         transformer=_Build(allow_internal),
         postlex=_NewlinesInBrackets(),
-        cache=True,
     )
 
 
@@ -267,6 +286,23 @@ def _run(source: str, allow_internal: bool) -> list[Statement]:
             gc.enable()
 
 
+def _check_text(source: str) -> None:
+    """Reject lone surrogates: bytes that were not UTF-8 (in argv or stdin, Python keeps them
+    as surrogate escapes), which no output stream could print back."""
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        pos = exc.start
+        line = source.count("\n", 0, pos) + 1
+        column = pos - (source.rfind("\n", 0, pos) + 1) + 1
+        raise ParseError(
+            "the program is not valid UTF-8 text",
+            span=Span(pos, pos + 1, line, column),
+            source=source,
+            hint="save the program as UTF-8; gradcli programs need only ASCII",
+        ) from None
+
+
 def parse(source: str) -> Program:
     """Parse a program (one or more statements) into a `Program`."""
     if len(source) > LIMITS.max_program_chars:
@@ -274,6 +310,7 @@ def parse(source: str) -> Program:
             f"the program is {len(source):,} characters long; the limit is {LIMITS.max_program_chars:,}",
             hint="set GRADCLI_MAX_PROGRAM_CHARS to raise it",
         )
+    _check_text(source)
     statements = _run(source, allow_internal=False)
     if not statements:
         raise ParseError("the program is empty", hint="write an expression, e.g. sin(x**2)")

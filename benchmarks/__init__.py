@@ -1,0 +1,1 @@
+"""gradcli's benchmark suite: `python benchmarks/run.py` (see run.py and the README)."""

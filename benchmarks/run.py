@@ -1,0 +1,283 @@
+"""gradcli's benchmark suite: `python benchmarks/run.py [--quick | --smoke] [--json PATH]`.
+
+Prints a table per section and writes every figure to JSON. Each figure is a
+median over repeated runs and is compared, as a ratio, with a baseline measured
+in the same run:
+
+1. cold start of `gradcli grad 'sin(x**2)' x=3 [--json]`, against the process
+   `python -c "import typer, lark, numpy"`                  (benchmarks/coldstart.py)
+2. the gradient of mean(sin(x**2)) on 1e5, 1e6, 1e7 elements, both modes, against
+   hand-written in-place numpy; peak memory against naive numpy (benchmarks/arrays.py)
+3. scaling with program size: a chain of N nested operations and a sum of N
+   products, N = 1e3, 1e4, 1e5                                (benchmarks/scaling.py)
+4. parse throughput in tokens per second, 1e4 and 1e5 tokens (benchmarks/scaling.py)
+
+`--quick` runs the same sizes with fewer repetitions; `--smoke` runs tiny sizes
+once (what the test suite does, to keep this script working; it checks results,
+never times). Every section also checks its results against an independent
+computation (hand-written numpy, the chain rule in a loop, the known gradient of
+a sum of products): an `*_err` above 1e-9 is a wrong answer, not noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # `benchmarks` as a package; an installed gradcli still comes first
+
+from benchmarks import arrays, coldstart, measure, scaling  # noqa: E402
+
+SECTIONS = ("coldstart", "arrays", "memory", "scaling", "parse")
+MAX_ERR = 1e-9  # results must match their independent computation this closely
+
+
+@dataclass(frozen=True)
+class Profile:
+    cold_runs: int
+    cold_warmup: int
+    array_sizes: tuple[int, ...]
+    array_runs: tuple[int, ...]  # per size
+    memory_sizes: tuple[int, ...]
+    scaling_sizes: tuple[int, ...]
+    scaling_runs: tuple[int, ...]  # per size
+    parse_sizes: tuple[int, ...]
+    parse_runs: int
+
+
+PROFILES = {
+    "full": Profile(20, 2, (10**5, 10**6, 10**7), (21, 11, 7), (10**5, 10**6, 10**7),
+                    (10**3, 10**4, 10**5), (7, 5, 3), (10**4, 10**5), 7),
+    "quick": Profile(8, 1, (10**5, 10**6, 10**7), (5, 5, 3), (10**7,),
+                     (10**3, 10**4, 10**5), (3, 3, 1), (10**4, 10**5), 3),
+    "smoke": Profile(1, 1, (1000, 300_000), (1, 1), (300_000,), (30, 300), (1, 1), (300, 3000), 1),
+}
+
+
+# --------------------------------------------------------------------------
+# Targets (issue 6): ratios from one run of the suite.
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float, higher_is_better: bool = False) -> None:
+        met = None if value is None else (value >= limit if higher_is_better else value <= limit)
+        out.append({"target": name, "value": value, "limit": limit,
+                    "kind": "at least" if higher_is_better else "at most", "met": met})
+
+    cold = results.get("coldstart")
+    if cold:
+        add("cold start --json / import floor", cold["ratio"]["json"], 1.25)
+        add("cold start human / import floor", cold["ratio"]["human"], 1.5)
+    rows = results.get("arrays")
+    if rows:
+        n = max(r["n"] for r in rows)
+        by = {r["kind"]: r for r in rows if r["n"] == n}
+        add(f"reverse mode time / in-place numpy, n={n:.0e}", by["reverse"]["ratio"], 1.2)
+        add(f"reverse mode time / in-place numpy, n={n:.0e} (stretch)", by["reverse"]["ratio"], 0.7)
+        add(f"forward mode time / in-place numpy, n={n:.0e}", by["forward"]["ratio"], 1.5)
+    mem = results.get("memory")
+    if mem:
+        n = max(r["n"] for r in mem)
+        by = {r["kind"]: r for r in mem if r["n"] == n}
+        add(f"reverse mode peak memory / naive numpy, n={n:.0e}", by["reverse"]["ratio_to_naive"], 1.0)
+    sc = results.get("scaling")
+    if sc:
+        for name in ("chain", "products"):
+            mine = [r for r in sc if r["program"] == name]
+            span = mine[-1]["n"] / mine[0]["n"]
+            add(f"{name}: total time growth N={mine[0]['n']:.0e} -> {mine[-1]['n']:.0e} "
+                f"(linear: {span:g}x)", mine[-1]["growth"], 1.2 * span)
+    parse = results.get("parse")
+    if parse:
+        for r in parse:
+            add(f"parse throughput, {r['tokens']:,} tokens (tokens/s)", r["tokens_per_s"], 200_000, True)
+    errors = [e for e in _errors(results) if not (e <= MAX_ERR)]
+    out.append({"target": f"every result matches its independent check (rel. error <= {MAX_ERR:g})",
+                "value": max(_errors(results), default=0.0), "limit": MAX_ERR, "kind": "at most",
+                "met": not errors and _cold_ok(results)})
+    return out
+
+
+def _errors(results: dict[str, Any]) -> list[float]:
+    errs: list[float] = []
+    for r in results.get("arrays", []) + results.get("memory", []):
+        errs += [r["value_rel_err"], r["gradient_rel_err"]]
+    errs += [r["max_rel_err"] for r in results.get("scaling", [])]
+    return errs
+
+
+def _cold_ok(results: dict[str, Any]) -> bool:
+    cold = results.get("coldstart")
+    return cold is None or all(c["ok"] for c in cold["checks"].values())
+
+
+# --------------------------------------------------------------------------
+# Printing.
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def _mib(n: float | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def _x(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+COLD_LABELS = {"floor": "python -c 'import typer, lark, numpy'",
+               "json": "gradcli grad 'sin(x**2)' x=3 --json", "human": "gradcli grad 'sin(x**2)' x=3"}
+
+
+def print_tables(results: dict[str, Any]) -> None:
+    from rich import box as boxes
+    from rich.table import Table
+
+    from gradcli.console import make_console, plain_boxes
+
+    console = make_console(width=120)
+    box = None if plain_boxes(console) else boxes.SIMPLE
+
+    def table(title: str, *columns: str) -> Table:
+        t = Table(title=title, title_justify="left", box=box, pad_edge=False)
+        for i, c in enumerate(columns):
+            t.add_column(c, justify="left" if i == 0 else "right")
+        return t
+
+    m = results["machine"]
+    load = m.get("load_average")
+    console.print(f"gradcli benchmarks ({results['profile']}): {m['cpus_usable']} cores, {m['cpu_model']}, "
+                  f"{m['memory_gib']} GiB, Python {m['python']}, numpy {m['numpy']}"
+                  + (f"; load average {load[0]:.2f} at start, {results['load_average_end'][0]:.2f} at end"
+                     if load else ""))
+    cold = results.get("coldstart")
+    if cold:
+        t = table("1. cold start of the whole process (medians)",
+                  "command", "wall", "ratio", "CPU (user+sys)", "CPU ratio", "output ok")
+        for name in ("floor", "json", "human"):
+            t.add_row(COLD_LABELS[name], _ms(cold["median_wall_s"][name]),
+                      _x(cold["ratio"].get(name, 1.0)), _ms(cold["median_cpu_s"][name]),
+                      _x(cold["cpu_ratio"].get(name, 1.0)), str(cold["checks"][name]["ok"]))
+        console.print(t)
+        console.print(f"{cold['runs']} interleaved runs each after {cold['warmup_runs']} warm-up; "
+                      f"environment: {cold['environment']}; human output piped (no colour)\n")
+    rows = results.get("arrays")
+    if rows:
+        t = table("2. gradient of mean(sin(x**2)), ratio to in-place numpy",
+                  "n", "kind", "runs", "median", "ratio", "gradient rel. error")
+        for r in rows:
+            t.add_row(f"{r['n']:.0e}", r["kind"], str(r["runs"]), _ms(r["median_s"]), _x(r["ratio"]),
+                      f"{r['gradient_rel_err']:.1e}")
+        console.print(t)
+    mem = results.get("memory")
+    if mem:
+        t = table("2. peak memory of one gradient, ratio to naive numpy",
+                  "n", "kind", "tracemalloc peak", "x array size", "ratio", "RSS peak growth")
+        for r in mem:
+            t.add_row(f"{r['n']:.0e}", r["kind"], _mib(r["tracemalloc_peak_bytes"]),
+                      f"{r['tracemalloc_peak_bytes'] / r['array_bytes']:.2f}", _x(r["ratio_to_naive"]),
+                      _mib(r["rss_peak_growth_bytes"]))
+        console.print(t)
+        console.print("each in a fresh process after a warm-up call; tracemalloc counts numpy's buffers\n")
+    sc = results.get("scaling")
+    if sc:
+        t = table("3. scaling with program size (reverse mode; medians)",
+                  "program", "N", "graph ops", "parse", "compile", "gradient", "total", "growth", "rel. error")
+        for r in sc:
+            t.add_row(r["program"], f"{r['n']:.0e}", f"{r['graph_ops']:,}", _ms(r["parse_s"]), _ms(r["compile_s"]),
+                      _ms(r["gradient_s"]), _ms(r["total_s"]), _x(r["growth"]), f"{r['max_rel_err']:.1e}")
+        console.print(t)
+    parse = results.get("parse")
+    if parse:
+        t = table("4. parse throughput (text -> AST)", "tokens", "characters", "median",
+                  "tokens/s")
+        for r in parse:
+            t.add_row(f"{r['tokens']:,}", f"{r['chars']:,}", _ms(r["median_s"]), f"{r['tokens_per_s']:,.0f}")
+        console.print(t)
+    t = table("targets (issue 6)", "target", "value", "limit", "met")
+    for g in results["targets"]:
+        value = g["value"]
+        shown = "-" if value is None else (f"{value:,.0f}" if value >= 1000 else f"{value:.3g}")
+        t.add_row(g["target"], shown, f"{g['kind']} {g['limit']:,g}",
+                  {True: "yes", False: "NO", None: "-"}[g["met"]])
+    console.print(t)
+
+
+# --------------------------------------------------------------------------
+
+
+def run(profile_name: str, only: list[str], keep_env: bool) -> dict[str, Any]:
+    p = PROFILES[profile_name]
+    results: dict[str, Any] = {"profile": profile_name, "machine": measure.machine(),
+                               "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    import gradcli
+
+    results["gradcli"] = {"version": gradcli.__version__, "path": str(Path(gradcli.__file__).parent)}
+    if "coldstart" in only:
+        results["coldstart"] = coldstart.run(p.cold_runs, p.cold_warmup, keep_env)
+    if "arrays" in only:
+        results["arrays"] = arrays.throughput(list(p.array_sizes), dict(zip(p.array_sizes, p.array_runs, strict=True)))
+    if "memory" in only:
+        results["memory"] = arrays.memory(list(p.memory_sizes))
+    if "scaling" in only:
+        results["scaling"] = scaling.scaling(list(p.scaling_sizes),
+                                             dict(zip(p.scaling_sizes, p.scaling_runs, strict=True)))
+    if "parse" in only:
+        results["parse"] = scaling.parse_throughput(list(p.parse_sizes), p.parse_runs)
+    results["load_average_end"] = measure.machine()["load_average"]
+    results["targets"] = targets(results)
+    return results
+
+
+def _finite_json(obj: Any) -> Any:
+    """NaN/inf would make invalid JSON: write them as null."""
+    if isinstance(obj, dict):
+        return {k: _finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="same sizes, fewer repetitions")
+    size.add_argument("--smoke", action="store_true", help="tiny sizes, one run each (for the tests)")
+    ap.add_argument("--json", metavar="PATH", default=str(ROOT / "benchmarks" / "results.json"),
+                    help="write the results here (default: benchmarks/results.json)")
+    ap.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                    help=f"run only these sections (repeatable): {', '.join(SECTIONS)}")
+    ap.add_argument("--keep-env", action="store_true",
+                    help="cold start: run the commands in this environment exactly "
+                    "(by default bytecode caching is turned back on if PYTHONDONTWRITEBYTECODE is set)")
+    ap.add_argument("--memory-child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.memory_child:
+        kind, n = args.memory_child
+        print(json.dumps(arrays.memory_child(kind, int(n))))
+        return 0
+    profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+    results = run(profile, args.only or list(SECTIONS), args.keep_env)
+    print_tables(results)
+    Path(args.json).write_text(json.dumps(_finite_json(results), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

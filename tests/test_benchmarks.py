@@ -1,0 +1,140 @@
+"""The benchmark suite (benchmarks/run.py) runs, in its tiny --smoke size, so it cannot rot.
+
+Asserts on the results' structure and correctness (every gradient the suite computes
+matches its independent check), never on times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    return json.loads(out.read_text(encoding="utf-8"), parse_constant=_no_constants), proc.stdout
+
+
+def _no_constants(name: str) -> Any:
+    raise AssertionError(f"{name} in the JSON")
+
+
+def positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_machine_is_described(smoke: tuple[dict[str, Any], str]) -> None:
+    results, _ = smoke
+    m = results["machine"]
+    assert m["cpus"] >= 1 and m["cpus_usable"] >= 1
+    assert m["python"] == sys.version.split()[0]
+    for key in ("cpu_model", "numpy", "lark", "memory_gib"):
+        assert m[key]
+    assert results["profile"] == "smoke"
+
+
+def test_cold_start(smoke: tuple[dict[str, Any], str]) -> None:
+    cold = smoke[0]["coldstart"]
+    assert set(cold["commands"]) == {"floor", "json", "human"}
+    assert "import typer, lark, numpy" in cold["commands"]["floor"]
+    assert cold["commands"]["json"].endswith("grad 'sin(x**2)' x=3 --json")
+    for name in ("floor", "json", "human"):
+        assert len(cold["wall_s"][name]) == cold["runs"] >= 1
+        assert positive(cold["median_wall_s"][name]) and positive(cold["median_cpu_s"][name])
+        assert cold["checks"][name]["ok"], cold["checks"][name]  # right output, exit 0, no stderr
+    for name in ("json", "human"):
+        assert math.isclose(cold["ratio"][name], cold["median_wall_s"][name] / cold["median_wall_s"]["floor"])
+    assert math.isclose(cold["checks"]["json"]["gradient"], 6 * math.cos(9.0), rel_tol=1e-12)
+
+
+def test_array_throughput(smoke: tuple[dict[str, Any], str]) -> None:
+    rows = smoke[0]["arrays"]
+    sizes = sorted({r["n"] for r in rows})
+    assert len(sizes) == 2 and sizes[-1] >= 2**18  # big enough for the blocked evaluator
+    for n in sizes:
+        kinds = {r["kind"]: r for r in rows if r["n"] == n}
+        assert set(kinds) == {"reverse", "forward", "numpy_inplace", "numpy_naive"}
+        assert kinds["numpy_inplace"]["ratio"] == 1.0
+        for r in kinds.values():
+            assert positive(r["median_s"]) and positive(r["ratio"])
+            assert math.isclose(r["ratio"], r["median_s"] / kinds["numpy_inplace"]["median_s"])
+            # the gradient matches the hand-written numpy one
+            assert r["gradient_rel_err"] <= 1e-12 and r["value_rel_err"] <= 1e-12
+
+
+def test_peak_memory(smoke: tuple[dict[str, Any], str]) -> None:
+    rows = smoke[0]["memory"]
+    kinds = {r["kind"]: r for r in rows}
+    assert set(kinds) == {"reverse", "forward", "numpy_inplace", "numpy_naive"}
+    n = kinds["reverse"]["n"]
+    for r in rows:
+        assert r["gradient_rel_err"] <= 1e-12
+        # every computation returns an n-element gradient, so its peak is at least that
+        assert r["tracemalloc_peak_bytes"] >= 8 * n
+        assert positive(r["ratio_to_naive"])
+    # naive numpy holds x**2, cos(x**2) and 2*x at once: about three arrays
+    assert 2.5 * 8 * n <= kinds["numpy_naive"]["tracemalloc_peak_bytes"] <= 4 * 8 * n
+
+
+def test_scaling(smoke: tuple[dict[str, Any], str]) -> None:
+    rows = smoke[0]["scaling"]
+    assert {r["program"] for r in rows} == {"chain", "products"}
+    for r in rows:
+        for key in ("parse_s", "compile_s", "gradient_s", "total_s", "growth"):
+            assert positive(r[key]), (r, key)
+        assert r["max_rel_err"] <= 1e-9  # against the chain rule in a loop / the known gradient
+    chain = [r for r in rows if r["program"] == "chain"]
+    assert chain[0]["growth"] == 1.0 and chain[-1]["growth_from"] == chain[0]["n"]
+    products = {r["n"]: r for r in rows if r["program"] == "products"}
+    for n, r in products.items():  # n inputs x, n inputs y, n products, n - 1 sums
+        assert r["graph_ops"] >= 4 * n - 1
+
+
+def test_parse_throughput(smoke: tuple[dict[str, Any], str]) -> None:
+    rows = smoke[0]["parse"]
+    assert len(rows) == 2
+    for r in rows:
+        assert positive(r["tokens_per_s"])
+        assert math.isclose(r["tokens_per_s"], r["tokens"] / r["median_s"])
+
+
+def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
+    results, table = smoke
+    targets = {t["target"]: t for t in results["targets"]}
+    assert any(t.startswith("cold start --json") for t in targets)
+    assert any(t.startswith("reverse mode peak memory") for t in targets)
+    correctness = next(t for name, t in targets.items() if name.startswith("every result matches"))
+    assert correctness["met"] is True
+    for t in results["targets"]:
+        assert t["met"] in (True, False) and t["kind"] in ("at most", "at least")
+    for title in ("1. cold start", "2. gradient of mean(sin(x**2))", "2. peak memory", "3. scaling",
+                  "4. parse throughput", "targets"):
+        assert title in table
+
+
+def test_the_smoke_profile_only_shrinks_sizes() -> None:
+    """--quick and the full run use the sizes the issue names."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.run import PROFILES
+    finally:
+        sys.path.remove(str(ROOT))
+    for name in ("full", "quick"):
+        p = PROFILES[name]
+        assert p.array_sizes == (10**5, 10**6, 10**7)
+        assert p.scaling_sizes == (10**3, 10**4, 10**5)
+        assert p.parse_sizes == (10**4, 10**5)
+        assert 10**7 in p.memory_sizes
