@@ -19,22 +19,25 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 def read_program(text: str) -> str:
     """The program itself, or the contents of stdin (`-`) or of a file (`@path`)."""
     limit = LIMITS.max_program_chars
+    too_long = LimitError(
+        f"the program {'on standard input' if text == '-' else f'in {text[1:]}'} is longer than "
+        f"{limit:,} characters",
+        hint="set GRADCLI_MAX_PROGRAM_CHARS to raise the limit",
+    )
     if text == "-":
         try:
             source = sys.stdin.read(limit + 1)
         except UnicodeDecodeError:
             raise BindingError("the program on standard input is not UTF-8 text") from None
-        where = "on standard input"
     elif text.startswith("@"):
-        source = _read_file(text[1:], "program", limit * 4)  # UTF-8: at most 4 bytes a character
-        where = f"in {text[1:]}"
+        try:
+            source = _read_file(text[1:], "program", limit * 4)  # UTF-8: at most 4 bytes a character
+        except LimitError:
+            raise too_long from None
     else:
         return text
     if len(source) > limit:
-        raise LimitError(
-            f"the program {where} is longer than {limit:,} characters",
-            hint="set GRADCLI_MAX_PROGRAM_CHARS to raise the limit",
-        )
+        raise too_long
     return source
 
 
@@ -46,7 +49,8 @@ def _read_file(path: str, what: str, limit: int) -> str:
     except OSError as exc:
         raise BindingError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise LimitError(f"{what} file {path} is larger than {limit:,} bytes")
+        raise LimitError(f"{what} file {path} is larger than {limit:,} bytes",
+                         hint="set GRADCLI_MAX_TEXT_FILE_BYTES to raise the limit")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -103,7 +107,8 @@ def _load_array(path: str, name: str) -> Any:
         except (ValueError, EOFError) as exc:
             raise BindingError(f"cannot load {path} for '{name}': {exc}") from None
         if arr.size > LIMITS.max_array_elements:
-            raise LimitError(f"{path} has {arr.size:,} elements, above the array limit")
+            raise LimitError(f"{path} has {arr.size:,} elements, above the array limit of "
+                             f"{LIMITS.max_array_elements:,}", hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
         if arr.dtype.kind not in "biuf":  # bool, integers, floats; not complex, dates, text, records
             raise BindingError(
                 f"{path} for '{name}' holds {arr.dtype} values, not real numbers",
@@ -121,7 +126,8 @@ def _numbers(text: str, path: str, name: str) -> Iterator[float]:
     """The whitespace- or comma-separated numbers of a text file, one at a time."""
     for count, match in enumerate(re.finditer(r"[^\s,]+", text)):
         if count >= LIMITS.max_array_elements:
-            raise LimitError(f"{path} has more than {LIMITS.max_array_elements:,} numbers")
+            raise LimitError(f"{path} has more than {LIMITS.max_array_elements:,} numbers",
+                             hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise the limit")
         try:
             yield float(match.group())
         except ValueError:

@@ -221,7 +221,11 @@ class _Evaluator:
                                                    initial=0.0)) for i in idx))
             out = np.zeros(shape)
             for i in idx:
-                out = np.fmax(out, np.abs(np.broadcast_to(self.vals[i], shape)))
+                try:
+                    value = np.broadcast_to(self.vals[i], shape)
+                except ValueError:  # an intermediate that does not feed the output: `a = x + [0]; x`
+                    continue
+                out = np.fmax(out, np.abs(value))
         return out
 
     def output(self, x: Array) -> Array:
@@ -251,7 +255,7 @@ def gradient(graph: Graph, vals: Sequence[Array], name: str, *, budget: int | No
     x = np.asarray(vals[seed], dtype=np.float64)
     shape = tuple(x.shape)
     dep = depends_on(graph, seed)
-    if not dep[graph.output]:
+    if not dep[graph.output] or np.size(vals[graph.output]) == 0:  # sum of an empty output: 0
         return _empty(shape, "constant", value=0.0)
     ev = _Evaluator(graph, vals, seed, dep)
     top, count = level_plan(x.ravel())

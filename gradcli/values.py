@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,8 @@ from gradcli.graph import Graph, Op
 from gradcli.limits import LIMITS
 
 Array = Any
+
+_MAX_LISTED = 20  # missing inputs named in one message
 
 
 def element_shape(op: Op, args: Sequence[Array], source: str) -> tuple[int, ...]:
@@ -48,7 +51,17 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
         shape = element_shape(op, args, source)  # equal shapes are checked by the value rule
         n = math.prod(shape) * len(args)
         if n > LIMITS.max_array_elements:
-            raise LimitError(f"vector literal of {n:,} elements is above the limit", source=source)
+            raise LimitError(f"vector literal of {n:,} elements is above the limit of {LIMITS.max_array_elements:,}",
+                             source=source, hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
+        if len(shape) + 1 > LIMITS.max_array_dims:
+            assert op.node is not None
+            raise LimitError(
+                f"this vector literal would have {len(shape) + 1} dimensions; arrays have at most "
+                f"{LIMITS.max_array_dims}",
+                span=op.node.span,
+                source=source,
+                hint="nest [ ] at most that deep",
+            )
     elif prim.kind == "constant":
         n = 0
     else:
@@ -56,7 +69,7 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
     try:
         return prim.fn(*args), n
     except GradcliError as err:
-        if err.span is err.span.__class__(0, 0, 0, 0) and op.node is not None:
+        if err.span == err.span.__class__(0, 0, 0, 0) and op.node is not None:  # no span of its own
             err.span = op.node.span
         raise err.with_source(source) from None
 
@@ -68,7 +81,12 @@ def as_value(raw: Any, name: str) -> Array:
     except (TypeError, ValueError) as exc:
         raise BindingError(f"the value of '{name}' is not a number or an array of numbers ({exc})") from None
     if value.size > LIMITS.max_array_elements:
-        raise LimitError(f"the value of '{name}' has {value.size:,} elements, above the limit")
+        raise LimitError(f"the value of '{name}' has {value.size:,} elements, above the limit of "
+                         f"{LIMITS.max_array_elements:,}", hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
+    if value.ndim > LIMITS.max_array_dims:
+        raise LimitError(
+            f"the value of '{name}' has {value.ndim} dimensions; arrays have at most {LIMITS.max_array_dims}"
+        )
     return value[()] if value.ndim == 0 else value
 
 
@@ -80,14 +98,16 @@ def bind(graph: Graph, bindings: Mapping[str, Any]) -> tuple[dict[str, Array], l
     """Check the bindings against the program's inputs: returns the values and warnings."""
     missing = [name for name in graph.inputs if name not in bindings]
     if missing:
-        listed = ", ".join(missing)
+        shown = missing[:_MAX_LISTED]
+        more = f" (and {len(missing) - len(shown):,} more)" if len(missing) > len(shown) else ""
+        listed = ", ".join(shown) + more
         first = graph.input_spans[missing[0]]
         noun = "input" if len(missing) == 1 else "inputs"
         raise BindingError(
             f"missing {noun}: {listed}",
             span=first,
             source=graph.program.source,
-            hint="give each a value: " + " ".join(f"{m}=..." for m in missing),
+            hint="give each a value: " + " ".join(f"{m}=..." for m in shown) + (" ..." if more else ""),
         )
     warnings = []
     for name in bindings:
@@ -100,14 +120,32 @@ def bind(graph: Graph, bindings: Mapping[str, Any]) -> tuple[dict[str, Array], l
 
 
 def forward_values(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Array], list[int]]:
-    """Every op's value (the primal pass), iteratively, and each op's element count."""
+    """Every op's value (the primal pass), iteratively, and each op's element count.
+
+    All values are kept (reverse mode needs them), so their total size is limited too.
+    """
     source = graph.program.source
     vals: list[Array] = [None] * len(graph.ops)
     counts: list[int] = [0] * len(graph.ops)
-    with np.errstate(all="ignore"):  # domain problems become NaN/inf, reported afterwards
+    total = 0
+    # Domain problems become NaN/inf, reported afterwards; numpy's RuntimeWarnings
+    # (e.g. the mean of an empty array) would only repeat that on stderr.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         for i, op in enumerate(graph.ops):
             if op.prim is None:
                 vals[i] = inputs[op.input] if op.input is not None else constant_value(op)
             else:
                 vals[i], counts[i] = apply(op, [vals[a] for a in op.args], source)
+                total += np.size(vals[i])
+                if total > LIMITS.max_total_elements:
+                    assert op.node is not None
+                    raise LimitError(
+                        f"the program's values hold more than {LIMITS.max_total_elements:,} elements "
+                        "in all",
+                        span=op.node.span,
+                        source=source,
+                        hint="every intermediate value is kept for the gradient; "
+                        "set GRADCLI_MAX_TOTAL_ELEMENTS to raise the limit",
+                    )
     return vals, counts
