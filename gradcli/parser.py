@@ -8,6 +8,7 @@ so 100,000 levels of nesting parse fine.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 from collections.abc import Iterator
@@ -97,7 +98,10 @@ class _Build(Transformer[Token, Any]):
         return c[1]  # unary plus is the identity
 
     def paren(self, c: list[Any]) -> Node:
-        return c[1]
+        # The node keeps its parentheses in its span, so that an enclosing operator's
+        # span (first operand to last) quotes balanced text: `(-8)**(1/3)`.
+        open_, node, close = c
+        return dataclasses.replace(node, span=_join(_span(open_), _span(close)))
 
     def args(self, c: list[Any]) -> tuple[Node, ...]:
         return tuple(x for x in c if not isinstance(x, Token))
