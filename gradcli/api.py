@@ -102,7 +102,7 @@ class Compiled:
         if p is not None:
             from gradcli import blocked
 
-            value = blocked.evaluate(p, inputs)[0]
+            value = blocked.evaluate(p, inputs)
             if _finite(value):
                 return _plain(value), warnings
         vals = forward_values(self.graph, inputs)[0]
@@ -121,11 +121,12 @@ class Compiled:
             from gradcli import blocked
 
             run = blocked.gradient if mode == "reverse" else blocked.forward_gradient
-            value, grads = run(p, inputs, names)
-            if _finite(value) and all(_finite(g) for g in grads.values()):
-                return GradResult(_plain(value), {k: _plain(v) for k, v in grads.items()}, mode,
+            done = run(p, inputs, names)
+            if done is not None and _finite(done[0]) and all(_finite(g) for g in done[1].values()):
+                return GradResult(_plain(done[0]), {k: _plain(v) for k, v in done[1].items()}, mode,
                                   {k: _plain(v) for k, v in inputs.items()}, warnings)
-            # NaN/inf: evaluate again whole, to name the operation that produced it
+            # NaN/inf (evaluate again whole, to name the operation that produced it), or
+            # forward mode's dense tangents past the budget (the whole-array path chunks them)
         vals, counts = forward_values(self.graph, inputs)
         # Each evaluator is imported when its mode is used: start-up pays only for one.
         if mode == "reverse":

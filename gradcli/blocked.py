@@ -92,6 +92,13 @@ def plan(graph: Graph, inputs: dict[str, Array]) -> Plan | None:
     )
 
 
+def _prewarm(p: Plan) -> None:
+    """Parse the derivative rules before the threads need them."""
+    for op in p.graph.ops:
+        if op.prim is not None:
+            rules(op.prim.name)
+
+
 def _blocks(size: int) -> list[tuple[int, int]]:
     return [(lo, min(size, lo + BLOCK)) for lo in range(0, size, BLOCK)]
 
@@ -188,11 +195,11 @@ class _Run:
         return self.vals[self.graph.output]
 
 
-def evaluate(p: Plan, inputs: dict[str, Array]) -> tuple[Array, list[Array]]:
-    """The program's value (and the non-array values, for warnings)."""
+def evaluate(p: Plan, inputs: dict[str, Array]) -> Array:
+    """The program's value."""
     run = _Run(p, inputs)
     run.forward()
-    return run.output(), run.vals
+    return run.output()
 
 
 def _needed_values(p: Plan, need: list[bool]) -> set[int]:
@@ -237,9 +244,7 @@ def _scalar_backward(run: _Run, adj: list[Array], need: list[bool], which: int) 
 
 def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[Array, dict[str, Array]]:
     """Value and reverse-mode gradient (the first sweep for the reductions, the second to back-propagate)."""
-    for op in p.graph.ops:  # parse the derivative rules before the threads need them
-        if op.prim is not None:
-            rules(op.prim.name)
+    _prewarm(p)
     run = _Run(p, inputs)
     run.forward()
     graph, cls, vals = run.graph, p.cls, run.vals
@@ -311,19 +316,19 @@ def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[A
     return run.output(), result
 
 
-def forward_gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[Array, dict[str, Array]]:
+def forward_gradient(p: Plan, inputs: dict[str, Array],
+                     wrt: Collection[str]) -> tuple[Array, dict[str, Array]] | None:
     """Value and forward-mode gradient, block by block.
 
     An array input's pass seeds the diagonal tangent of one block's elements and runs through
     the whole graph: the block's slice of the gradient. Scalar inputs share one batched pass:
     the scalar ops before the reductions once, the array ops and reductions per block (their
     tangents add up over blocks, being linear), then the ops after the reductions once.
+    None when the dense tangents after the reductions would not fit the memory budget.
     """
-    from gradcli.forward import Pass, Tangent
+    from gradcli.forward import Pass, Tangent, TooBig, seed
 
-    for op in p.graph.ops:  # parse the derivative rules before the threads need them
-        if op.prim is not None:
-            rules(op.prim.name)
+    _prewarm(p)
     run = _Run(p, inputs)
     run.forward()
     graph, cls, vals = run.graph, p.cls, run.vals
@@ -337,44 +342,49 @@ def forward_gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) ->
         return [local.get(i) if cls[i] == ARRAY else vals[i] for i in range(len(vals))]
 
     for name in wrt:
-        seed = graph.inputs[name]
-        if cls[seed] != ARRAY:
+        seed_op = graph.inputs[name]
+        if cls[seed_op] != ARRAY:
             continue
         grad = np.zeros(p.size)
 
-        def array_block(b: tuple[int, int], seed: int = seed, grad: Array = grad) -> None:
+        def array_block(b: tuple[int, int], seed_op: int = seed_op, grad: Array = grad) -> None:
             lo, hi = b
             with np.errstate(all="ignore"):
                 bvals = block_vals(lo, hi)
                 S = (hi - lo,)
-                t = Pass(graph, bvals, run.counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run_all(
-                    order=order + tail)[graph.output]
+                t = Pass(graph, bvals, run.counts, {seed_op: Tangent(True, np.float64(1.0))}, S, S).run_all(
+                    keep=False, order=order + tail)[graph.output]
             if t is not None:
                 grad[lo:hi] = np.broadcast_to(t.arr, S)
 
-        _map(array_block, blocks)
+        try:
+            _map(array_block, blocks)
+        except TooBig:
+            return None  # dense tangents past the budget: the whole-array path chunks them
         grads[name] = grad.reshape(p.shape)
 
     scalars = [n for n in wrt if cls[graph.inputs[n]] != ARRAY]
     if scalars:
         D = (len(scalars),)
         eye = np.eye(len(scalars))
-        seeds = {graph.inputs[n]: Tangent(False, eye[j]) for j, n in enumerate(scalars)}
+        seeds = {graph.inputs[n]: seed(eye[j]) for j, n in enumerate(scalars)}
         before = [i for i, c in enumerate(cls) if c == SCALAR]
         pre = Pass(graph, vals, run.counts, seeds, (), D).run_all(order=before)
         known = {i: t for i, t in enumerate(pre) if t is not None}
 
-        def scalar_block(b: tuple[int, int]) -> list[Array]:
+        def scalar_block(b: tuple[int, int]) -> list[Tangent | None]:
             lo, hi = b
             with np.errstate(all="ignore"):
-                tan = Pass(graph, block_vals(lo, hi), run.counts, known, (), D).run_all(order=order)
-            return [None if (t := tan[r]) is None else t.arr for r in p.reduce_ops]
+                tan = Pass(graph, block_vals(lo, hi), run.counts, known, (), D).run_all(keep=False, order=order)
+            return [tan[r] for r in p.reduce_ops]
 
         parts = _map(scalar_block, blocks)
         for j, r in enumerate(p.reduce_ops):
-            pieces = [part[j] for part in parts if part[j] is not None]
+            pieces = [t for part in parts if (t := part[j]) is not None]
             if pieces:
-                known[r] = Tangent(False, np.sum(pieces, axis=0))
+                masks = [t.mask for t in pieces if t.mask is not None]
+                mask = np.logical_or.reduce(masks) if len(masks) == len(pieces) else None
+                known[r] = Tangent(False, np.sum([t.arr for t in pieces], axis=0), mask)
         out = Pass(graph, vals, run.counts, known, (), D).run_all(order=tail)[graph.output]
         g = np.zeros(D) if out is None else np.broadcast_to(out.arr, D)
         for j, n in enumerate(scalars):

@@ -36,9 +36,23 @@ Array = Any
 class Tangent:
     diagonal: bool
     arr: Array
+    # Dense tangents of batched passes: True where an entry is structurally reachable from
+    # its direction's seed (None: everywhere). An infinite partial times a structural zero
+    # stays 0 (it belongs to another direction); times a computed zero it is NaN, as in
+    # reverse mode.
+    mask: Array | None = None
 
 
-class _TooBig(Exception):
+def seed(arr: Array) -> Tangent:
+    """A dense seed (unit vectors along the direction axis), with its structure."""
+    return Tangent(False, arr, arr != 0)
+
+
+def _or(a: Array | None, b: Array | None) -> Array | None:
+    return None if a is None or b is None else a | b
+
+
+class TooBig(Exception):
     """A dense tangent over all directions would not fit the budget: chunk instead."""
 
 
@@ -56,21 +70,27 @@ class Pass:
         self.S = S  # the seeded input's shape, for diagonal tangents
         self.D = directions
         self.budget = LIMITS.max_forward_chunk_bytes
+        # A pass over all directions at once (diagonal seeds) gives up above the budget, and
+        # the caller chunks the directions; a chunked pass is sized by _chunk_size instead.
+        self.budgeted = all(t.diagonal for t in seeds.values())
 
-    def dense_of(self, t: Tangent, shape: tuple[int, ...]) -> Array:
+    def dense_of(self, t: Tangent, shape: tuple[int, ...]) -> Tangent:
         """The dense form (D + shape) of a tangent of a value with element shape `shape`."""
         if not t.diagonal:
-            return np.broadcast_to(t.arr, self.D + shape)
+            mask = None if t.mask is None else np.broadcast_to(t.mask, self.D + shape)
+            return Tangent(False, np.broadcast_to(t.arr, self.D + shape), mask)
         size = math.prod(self.S)
         if size * size * 8 > self.budget:
-            raise _TooBig
+            raise TooBig
         eye = np.zeros((size, size))
         np.fill_diagonal(eye, np.broadcast_to(t.arr, self.S).ravel())
-        return np.broadcast_to(eye.reshape(self.S + self.S), self.D + shape)
+        pattern = np.eye(size, dtype=bool).reshape(self.S + self.S)
+        return Tangent(False, np.broadcast_to(eye.reshape(self.S + self.S), self.D + shape),
+                       np.broadcast_to(pattern, self.D + shape))
 
     def check(self, shape: tuple[int, ...]) -> None:
-        if math.prod(self.D) * math.prod(shape) * 8 > self.budget:
-            raise _TooBig
+        if self.budgeted and math.prod(self.D) * math.prod(shape) * 8 > self.budget:
+            raise TooBig
 
     def run(self) -> Tangent | None:
         return self.run_all(keep=False)[self.graph.output]
@@ -84,11 +104,7 @@ class Pass:
         tan: list[Tangent | None] = [None] * len(ops)
         for i, t in self.seeds.items():
             tan[i] = t
-        # Bytes held by the dense tangents alive now. A pass over all directions at once
-        # (diagonal seeds) gives up above the budget, and the caller chunks the directions;
-        # a chunked pass is sized by _chunk_size to stay within it.
-        live = 0
-        budgeted = all(t.diagonal for t in self.seeds.values())
+        live = 0  # bytes held by the dense tangents alive now
         with np.errstate(all="ignore"):
             for i in range(len(ops)) if order is None else order:
                 op = ops[i]
@@ -106,8 +122,8 @@ class Pass:
                     else:
                         tan[i] = self.elementwise(prim, args, ins, vals[i], shape, self.counts[i])
                     live += _held(tan[i])
-                    if budgeted and live > self.budget:
-                        raise _TooBig
+                    if self.budgeted and live > self.budget:
+                        raise TooBig
                 if not keep:
                     for a in op.args:
                         if last_use[a] == i and a != self.graph.output:
@@ -128,66 +144,74 @@ class Pass:
             dense = self.dense_of(t, np.shape(args[k]))
             lead = len(self.D)
             pad = (1,) * (len(shape) - np.ndim(args[k]))
-            dense = dense.reshape(dense.shape[:lead] + pad + dense.shape[lead:])
-            parts.append(Tangent(False, _times(p, dense)))
+            arr = dense.arr.reshape(dense.arr.shape[:lead] + pad + dense.arr.shape[lead:])
+            mask = None if dense.mask is None else dense.mask.reshape(arr.shape)
+            parts.append(Tangent(False, _times(p, arr, mask), mask))
         if all(t.diagonal for t in parts):
             total = parts[0].arr
             for t in parts[1:]:
                 total = total + t.arr
             return Tangent(True, total)
-        total = None
+        result: Tangent | None = None
         for t in parts:
-            d = self.dense_of(t, shape) if t.diagonal else t.arr
-            total = d if total is None else total + d
-        return Tangent(False, total)
+            d = self.dense_of(t, shape) if t.diagonal else t
+            result = d if result is None else Tangent(False, result.arr + d.arr, _or(result.mask, d.mask))
+        assert result is not None
+        return result
 
     def reduce(self, prim: Any, args: list[Array],
                ins: list[tuple[int, Tangent | None]], out: Array, n: int) -> Tangent:
         full = np.broadcast_shapes(*(np.shape(a) for a in args))
-        total: Array = None
+        result: Tangent | None = None
         for k, t in ins:
             assert t is not None
             p = partial(prim, k, args, out, n)
             # sum over the broadcast elements, folded onto the argument's own shape
             weights = fit(np.broadcast_to(p, full), np.shape(args[k]))
             if t.diagonal:
-                row = np.broadcast_to(weights * t.arr, self.S)
+                row = Tangent(False, np.broadcast_to(weights * t.arr, self.S))
             else:
-                dense = np.broadcast_to(t.arr, self.D + np.shape(args[k]))
-                row = _contract(dense, weights)
-            total = row if total is None else total + row
-        return Tangent(False, total)
+                dense = self.dense_of(t, np.shape(args[k]))
+                axes = tuple(range(len(self.D), dense.arr.ndim))
+                row = Tangent(False, _contract(dense.arr, weights, dense.mask),
+                              None if dense.mask is None else np.any(dense.mask, axis=axes))
+            result = row if result is None else Tangent(False, result.arr + row.arr, _or(result.mask, row.mask))
+        assert result is not None
+        return result
 
     def stack(self, argidx: Sequence[int], tan: list[Tangent | None], shape: tuple[int, ...]) -> Tangent:
         self.check(shape)
         item_shape = shape[1:]
-        slices = []
+        slices, masks = [], []
         for a in argidx:
             t = tan[a]
-            if t is None:
-                slices.append(np.zeros(self.D + item_shape))
-            else:
-                slices.append(self.dense_of(t, item_shape))
-        return Tangent(False, np.stack(slices, axis=len(self.D)))
+            d = Tangent(False, np.zeros(self.D + item_shape), np.zeros(self.D + item_shape, dtype=bool)) \
+                if t is None else self.dense_of(t, item_shape)
+            slices.append(d.arr)
+            masks.append(np.ones(self.D + item_shape, dtype=bool) if d.mask is None else d.mask)
+        structured = any(t is not None and (t.diagonal or t.mask is not None) for t in (tan[a] for a in argidx))
+        return Tangent(False, np.stack(slices, axis=len(self.D)),
+                       np.stack(masks, axis=len(self.D)) if structured else None)
 
 
-def _times(p: Array, t: Array) -> Array:
-    """p * t, where a zero tangent stays zero even if p is inf/NaN (a batched pass must
-    not leak one input's infinite partial into another input's direction)."""
+def _times(p: Array, t: Array, mask: Array | None) -> Array:
+    """p * t, where a structurally unreachable entry stays 0 even if p is inf/NaN (a batched
+    pass must not leak one direction's infinite partial into another direction)."""
     prod = p * t
-    if np.all(np.isfinite(p)):
+    if mask is None or np.all(np.isfinite(p)):
         return prod
-    return np.where(t == 0, 0.0, prod)
+    return np.where(mask, prod, 0.0)
 
 
-def _contract(dense: Array, weights: Array) -> Array:
-    """sum over the value axes of dense * weights, per direction (zero tangents stay zero)."""
+def _contract(dense: Array, weights: Array, mask: Array | None) -> Array:
+    """sum over the value axes of dense * weights, per direction. Unreachable entries of
+    `dense` are exactly 0, so finite weights need no mask."""
     if np.ndim(weights) == 0:
-        return _times(weights, dense)
+        return _times(weights, dense, mask)
     if np.all(np.isfinite(weights)):
         return np.tensordot(dense, weights, axes=np.ndim(weights))
     axes = tuple(range(dense.ndim - np.ndim(weights), dense.ndim))
-    return np.sum(_times(weights, dense), axis=axes)
+    return np.sum(_times(weights, dense, mask), axis=axes)
 
 
 def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ...]) -> Array:
@@ -204,11 +228,11 @@ def tangents(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
              name: str) -> list[Tangent | None] | None:
     """Every op's tangent for the seed `name` in one unchunked pass (for the explain
     table); None when the dense tangents would not fit the memory budget."""
-    seed = graph.inputs[name]
+    seed_op = graph.inputs[name]
     try:
-        S = np.shape(vals[seed])
-        return Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run_all()
-    except _TooBig:
+        S = np.shape(vals[seed_op])
+        return Pass(graph, vals, counts, {seed_op: Tangent(True, np.float64(1.0))}, S, S).run_all()
+    except TooBig:
         return None
 
 
@@ -259,7 +283,7 @@ def _scalar_group(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
     for lo in range(0, len(names), m):
         chunk = names[lo : lo + m]
         eye = np.eye(len(chunk))
-        seeds = {graph.inputs[name]: Tangent(False, eye[j]) for j, name in enumerate(chunk)}
+        seeds = {graph.inputs[name]: seed(eye[j]) for j, name in enumerate(chunk)}
         t = Pass(graph, vals, counts, seeds, (), (len(chunk),)).run()
         g = _gradient_of(t, out_shape, (len(chunk),))
         for j, name in enumerate(chunk):
@@ -269,13 +293,13 @@ def _scalar_group(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
 
 def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str) -> Array:
     """One array input: all its element directions at once (diagonal where possible), else chunks."""
-    seed = graph.inputs[name]
-    S = np.shape(vals[seed])
+    seed_op = graph.inputs[name]
+    S = np.shape(vals[seed_op])
     out_shape = np.shape(vals[graph.output])
     try:
-        t = Pass(graph, vals, counts, {seed: Tangent(True, np.float64(1.0))}, S, S).run()
+        t = Pass(graph, vals, counts, {seed_op: Tangent(True, np.float64(1.0))}, S, S).run()
         return np.array(_gradient_of(t, out_shape, S))
-    except _TooBig:
+    except TooBig:
         pass
     size = math.prod(S)
     if _work(vals, size) > LIMITS.max_forward_work:
@@ -286,7 +310,7 @@ def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], nam
         hi = min(size, lo + m)
         onehot = np.zeros((hi - lo, size))
         onehot[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
-        seeds = {seed: Tangent(False, onehot.reshape((hi - lo, *S)))}
+        seeds = {seed_op: seed(onehot.reshape((hi - lo, *S)))}
         t = Pass(graph, vals, counts, seeds, S, (hi - lo,)).run()
         flat[lo:hi] = _gradient_of(t, out_shape, (hi - lo,))
     return flat.reshape(S)

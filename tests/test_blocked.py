@@ -109,3 +109,20 @@ def test_any_size_splits_into_blocks_correctly(n: int, seed: int, program: str) 
     for name in rev.gradient:
         np.testing.assert_allclose(rev.gradient[name], whole.gradient[name], rtol=1e-10, atol=1e-15)
         np.testing.assert_allclose(rev.gradient[name], fwd.gradient[name], rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("budget", [4096, 256])
+def test_blocked_forward_mode_with_a_long_tail_after_the_reduction(
+    budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 300 scalar ops after the reduction: a generous budget keeps only a few tangents alive;
+    # a budget below one block's row makes the blocked pass give up, and the whole-array
+    # path chunks the directions instead. Either way: the right gradient, no crash.
+    from gradcli.limits import LIMITS
+
+    monkeypatch.setattr(LIMITS, "max_forward_chunk_bytes", budget)
+    program = "sum(sin(x))" + " + 1" * 300
+    x = np.linspace(0, 1, 1000)
+    g = compile(program).grad({"x": x}, mode="forward").gradient["x"]
+    np.testing.assert_allclose(g, np.cos(x), rtol=1e-14)

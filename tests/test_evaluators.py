@@ -142,3 +142,17 @@ def test_length_100000_terms() -> None:
     for mode in MODES:
         r = grad(products, point, mode=mode)
         assert r.gradient["x7"] == 2.0 and r.gradient["y7"] == 7.0
+
+
+@pytest.mark.parametrize("program", ["sqrt(x*0)", "sqrt(x - x)", "sqrt(x*0) + y", "log(x - x)*y"])
+@pytest.mark.parametrize("shape", ["scalar", "array"])
+def test_forward_mode_keeps_a_genuine_zero_times_infinity(program: str, shape: str) -> None:
+    # d/dx sqrt(x*0) = (1/(2*sqrt(0))) * 0 = inf * 0 = NaN in reverse mode (and PyTorch);
+    # forward mode must not mistake that computed zero for a structurally absent direction.
+    point = {"x": 1.0, "y": 2.0} if shape == "scalar" else {"x": [1.0, 2.0], "y": [2.0, 3.0]}
+    rev = grad(program, point, mode="reverse")
+    fwd = grad(program, point, mode="forward")
+    for name in rev.gradient:
+        np.testing.assert_array_equal(np.isnan(fwd.gradient[name]), np.isnan(rev.gradient[name]))
+        np.testing.assert_allclose(fwd.gradient[name], rev.gradient[name], rtol=1e-12)
+    assert np.all(np.isnan(rev.gradient["x"]))
