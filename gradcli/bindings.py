@@ -74,15 +74,16 @@ def parse_binding(word: str) -> tuple[str, Any]:
             raise BindingError(f"the binding '{word}' names no file", hint=f"write {name}=@values.txt")
         return name, _load_array(raw[1:], name)
     from gradcli.api import Compiled
+    from gradcli.parser import parse
 
     try:
-        compiled = Compiled(raw)
-        statements = compiled.graph.program.statements
+        statements = parse(raw).statements
         if len(statements) > 1 or statements[0].target is not None:
             raise BindingError(
                 f"the value of '{name}' must be one expression, not statements or assignments",
                 hint=f"write {name}=[1, 2, 3] or {name}=pi/4",
             )
+        compiled = Compiled(raw)
         if compiled.inputs:
             raise BindingError(
                 f"the value of '{name}' must be a constant, but it uses {', '.join(compiled.inputs)}",

@@ -83,7 +83,17 @@ def build(program: Program) -> Graph:
         return inputs[name]
 
     result = -1
-    for stmt in program.statements:
+    last = len(program.statements) - 1
+    for number, stmt in enumerate(program.statements):
+        if stmt.target is None and number != last:
+            # Only the last statement is the output: an unassigned expression before it would
+            # be silently lost (often a formula continued on the next line).
+            fail(ProgramError(
+                "the value of this expression is not used: only the last statement is the output",
+                span=stmt.span,
+                hint="assign it (name = ...) or, to continue a formula on the next line, "
+                "wrap it in parentheses",
+            ))
         # Post-order walk with an explicit stack: (node, visited-children?)
         stack: list[tuple[Node, bool]] = [(stmt.expr, False)]
         done: list[int] = []  # op indices of finished children, in order

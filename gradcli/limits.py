@@ -18,9 +18,16 @@ def _env_int(name: str, default: int) -> int:
         return default
     try:
         value = int(float(raw))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "inf", "1e400"
+        value = 0
+    if value <= 0:
+        # A start-up warning, not an error: the command still runs, with the default.
+        import sys
+
+        sys.stderr.write(f"warning: GRADCLI_{name}={raw!r} is not a positive whole number; "
+                         f"using the default {default:,}\n")
         return default
-    return value if value > 0 else default
+    return value
 
 
 @dataclass

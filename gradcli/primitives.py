@@ -34,7 +34,8 @@ from gradcli.limits import LIMITS
 Array = Any  # numpy float64 scalar or ndarray
 Kind = Literal["elementwise", "reduce", "vector", "constant"]
 
-BCE_EPS = 1e-8
+BCE_EPS_TEXT = "1e-8"  # the clamp of bce, as written in its derivative rules
+BCE_EPS = float(BCE_EPS_TEXT)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,6 @@ class Primitive:
     blocks_gradient: bool = False  # detach / stop_gradient
     public: bool = True  # callable from user programs and listed in docs
     variadic: bool = False  # the last parameter repeats (at least one)
-    category: str = "elementwise"
     # For reductions: how results over blocks of elements combine into the whole
     # ("sum", "mean", "logsumexp", "norm"), so that big arrays can be evaluated in
     # cache-sized blocks (gradcli/blocked.py). Only for reductions whose partials,
@@ -135,9 +135,6 @@ def _prod_others(x: Array) -> Array:
         right[:-1] = np.cumprod(flat[::-1][:-1])[::-1]
     return (left * right).reshape(a.shape)[()]
 
-
-def _reduce_size(*args: Array) -> int:
-    return math.prod(np.broadcast_shapes(*(np.shape(a) for a in args)))
 
 
 def _dot(a: Array, b: Array) -> Array:
@@ -224,20 +221,20 @@ R: Kind = "reduce"
 # --------------------------------------------------------------------------
 # Arithmetic. Operators are calls too: `a + b` parses to add(a, b).
 _add(
-    Primitive("add", ("a", "b"), np.add, ("1", "1"), "a + b", symbol="+", category="arithmetic"),
-    Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", symbol="-", category="arithmetic"),
-    Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", symbol="*", category="arithmetic"),
+    Primitive("add", ("a", "b"), np.add, ("1", "1"), "a + b", symbol="+"),
+    Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", symbol="-"),
+    Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", symbol="*"),
     Primitive(
         "div", ("a", "b"), np.divide, ("1/b", "-a/b**2"), "a / b", symbol="/",
-        domain="b != 0", category="arithmetic",
+        domain="b != 0",
     ),
-    Primitive("neg", ("a",), np.negative, ("-1",), "-a (unary minus)", symbol="neg", category="arithmetic"),
+    Primitive("neg", ("a",), np.negative, ("-1",), "-a (unary minus)", symbol="neg"),
 )
 _add(
     Primitive(
         "pow", ("a", "b"), np.power,
         ("where(eq(b, 0), 0, b*a**(b - 1))", "where(eq(a, 0)*ge(b, 0), 0, out*log(a))"),
-        "a ** b (also a ^ b)", symbol="**", category="arithmetic",
+        "a ** b (also a ^ b)", symbol="**",
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
         domain="a > 0, or a whole-number b",
     ),
@@ -274,10 +271,13 @@ _add(
     Primitive("sigmoid", ("x",), _sigmoid, ("out*(1 - out)",), "1/(1 + exp(-x)), numerically stable"),
     Primitive("softplus", ("x",), _softplus, ("sigmoid(x)",), "log(1 + exp(x)), numerically stable"),
     Primitive(
-        "clamp", ("x", "lo", "hi"), np.clip, ("ge(x, lo)*le(x, hi)", "lt(x, lo)", "gt(x, hi)"),
+        "clamp", ("x", "lo", "hi"), np.clip,
+        # PyTorch's clamp_backward_min_max: when lo > hi the value is hi, and so is the gradient.
+        ("ge(x, lo)*le(x, hi)", "lt(x, lo)*lt(lo, hi)", "max(gt(x, hi), lt(hi, lo))"),
         "x limited to [lo, hi]",
-        convention="the gradient passes to x at the bounds (lo <= x <= hi)",
-        kink="max(eq(x, lo), eq(x, hi))",
+        convention="the gradient passes to x at the bounds (lo <= x <= hi); when lo > hi the value "
+        "is hi and the gradient goes to hi (as PyTorch)",
+        kink="max(max(eq(x, lo), eq(x, hi)), eq(lo, hi))",
     ),
     Primitive(
         "min", ("a", "b"), np.minimum, ("lt(a, b) + 0.5*eq(a, b)", "lt(b, a) + 0.5*eq(a, b)"),
@@ -292,24 +292,24 @@ _add(
 # --------------------------------------------------------------------------
 # Reductions (to a scalar). Partials are per element; `n` is the element count.
 _add(
-    Primitive("sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, category="reduction", combine="sum"),
-    Primitive("mean", ("x",), lambda x: np.float64(np.mean(x)), ("1/n",), "mean of all elements", kind=R, category="reduction", combine="mean"),
+    Primitive("sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, combine="sum"),
+    Primitive("mean", ("x",), lambda x: np.float64(np.mean(x)), ("1/n",), "mean of all elements", kind=R, combine="mean"),
     Primitive(
         "prod", ("x",), lambda x: np.float64(np.prod(x)), ("prod_others(x)",),
-        "product of all elements", kind=R, category="reduction",  # no combine: prod_others reads all elements
+        "product of all elements", kind=R,  # no combine: prod_others reads all elements
         convention="exact at zeros (product of the other elements), as PyTorch",
     ),
     Primitive(
         "logsumexp", ("x",), _logsumexp, ("exp(x - out)",),
-        "log(sum(exp(x))), numerically stable", kind=R, category="reduction", combine="logsumexp",
+        "log(sum(exp(x))), numerically stable", kind=R, combine="logsumexp",
     ),
     Primitive(
         "dot", ("a", "b"), _dot, ("b", "a"), "inner product sum(a*b) of same-shape arrays",
-        kind=R, category="reduction", combine="sum",
+        kind=R, combine="sum",
     ),
     Primitive(
         "norm", ("x",), lambda x: np.float64(np.sqrt(np.sum(np.square(x)))), ("where(eq(out, 0), 0, x/out)",),
-        "Euclidean norm sqrt(sum(x**2))", kind=R, category="reduction", combine="norm",
+        "Euclidean norm sqrt(sum(x**2))", kind=R, combine="norm",
         convention="gradient 0 at x = 0 (PyTorch)", kink="eq(out, 0)",
     ),
 )
@@ -320,24 +320,24 @@ _add(
     Primitive(
         "bce", ("p", "t"), _bce,
         (
-            "where(ge(p, 1e-8)*le(p, 1 - 1e-8), (p - t)/(p*(1 - p)), 0)/n",
-            "(log(1 - clamp(p, 1e-8, 1 - 1e-8)) - log(clamp(p, 1e-8, 1 - 1e-8)))/n",
+            f"where(ge(p, {BCE_EPS_TEXT})*le(p, 1 - {BCE_EPS_TEXT}), (p - t)/(p*(1 - p)), 0)/n",
+            f"(log(1 - clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})) - log(clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})))/n",
         ),
         "binary cross-entropy of probability p against target t: p clamped to "
-        "[1e-8, 1-1e-8], then mean(-(t*log(p) + (1-t)*log(1-p)))",
-        kind=R, category="loss", combine="mean",
+        f"[{BCE_EPS_TEXT}, 1-{BCE_EPS_TEXT}], then mean(-(t*log(p) + (1-t)*log(1-p)))",
+        kind=R, combine="mean",
         convention="no gradient to p where the clamp is active (as torch.clamp)",
-        kink="max(eq(p, 1e-8), eq(p, 1 - 1e-8))",
+        kink=f"max(eq(p, {BCE_EPS_TEXT}), eq(p, 1 - {BCE_EPS_TEXT}))",
     ),
     Primitive(
         "bce_with_logits", ("z", "t"), _bce_with_logits, ("(sigmoid(z) - t)/n", "-z/n"),
         "binary cross-entropy on logits z, i.e. bce(sigmoid(z), t) without the clamp, stable",
-        kind=R, category="loss", combine="mean",
+        kind=R, combine="mean",
     ),
     Primitive(
         "mse", ("a", "b"), lambda a, b: np.float64(np.mean(np.square(np.subtract(a, b)))),
         ("2*(a - b)/n", "-2*(a - b)/n"), "mean squared error mean((a - b)**2)",
-        kind=R, category="loss", combine="mean",
+        kind=R, combine="mean",
     ),
 )
 
@@ -347,7 +347,7 @@ _add(
     Primitive(
         "detach", ("x",), lambda x: x, ("0",),
         "the value of x, but no gradient flows through it (torch's .detach())",
-        blocks_gradient=True, category="gradient control",
+        blocks_gradient=True,
     ),
     aliases=("stop_gradient",),
 )
@@ -355,12 +355,11 @@ _add(
     Primitive(
         "linspace", ("a", "b", "n"), _linspace, ("0", "0", "0"),
         "n evenly spaced numbers from a to b (constant arguments only)", kind="constant",
-        category="construction",
     ),
     Primitive(
         "arange", ("a", "b", "step"), _arange, ("0", "0", "0"),
         "numbers from a up to (not including) b by step (constant arguments only)",
-        kind="constant", category="construction",
+        kind="constant",
     ),
 )
 
@@ -377,4 +376,3 @@ _add(
     Primitive("prod_others", ("x",), _prod_others, ("0",), "product of the other elements", public=False),
 )
 
-REDUCE_SIZE = _reduce_size

@@ -165,3 +165,26 @@ def test_no_eval_of_user_text() -> None:
     for program in ["__import__('os')", "x.__class__", "lambda: 1", "f'{x}'", "exec('1')", "[].__len__()"]:
         with pytest.raises(GradcliError):
             evaluate(program, x=1.0)
+
+
+def test_an_unused_expression_statement_is_an_error() -> None:
+    # `x**2` then `+ y` on the next line: two statements, and the first would be lost.
+    err = _error("x**2\n  + y", x=3.0, y=2.0)
+    assert isinstance(err, ProgramError)
+    assert "not used" in err.message and err.span.line == 1
+    assert "parentheses" in str(err)
+    assert grad("(x**2\n  + y)", x=3.0, y=2.0).gradient == {"x": 6.0, "y": 1.0}
+    assert isinstance(_error("1; 2"), ProgramError)
+
+
+def test_limit_variables_that_are_not_numbers_fall_back_to_the_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gradcli.limits import load
+
+    for raw in ("inf", "1e400", "abc", "-5", "0"):
+        monkeypatch.setenv("GRADCLI_MAX_NODES", raw)
+        assert load().max_nodes == 1_000_000
+        assert "GRADCLI_MAX_NODES" in capsys.readouterr().err
+    monkeypatch.setenv("GRADCLI_MAX_NODES", "2e3")
+    assert load().max_nodes == 2000

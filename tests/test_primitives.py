@@ -31,7 +31,7 @@ SAMPLES: dict[str, list[tuple[object, ...]]] = {
     "log1p": [(0.7,), (V,)], "expm1": [(0.7,), (V,)], "sqrt": [(0.7,), (POS,)],
     "abs": [(-0.7,), (V,)], "sign": [(-0.7,), (V,)], "relu": [(0.7,), (V,)],
     "sigmoid": [(0.7,), (V,), (-30.0,)], "softplus": [(0.7,), (V,), (25.0,)],
-    "clamp": [(0.5, 0.0, 1.0), (V, -0.5, 1.0), (2.0, 0.0, 1.0)],
+    "clamp": [(0.5, 0.0, 1.0), (V, -0.5, 1.0), (2.0, 0.0, 1.0), (0.5, 2.0, 1.0), (V, 2.0, 1.0)],
     "min": [(0.5, 1.0), (V, POS)], "max": [(0.5, 1.0), (V, POS)],
     "sum": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)], "mean": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)],
     "prod": [(V,), ([0.0, 2.0, 3.0],)], "logsumexp": [(V,), ([1000.0, 1001.0, 999.0],)],
@@ -79,10 +79,13 @@ def test_forward_reverse_and_finite_differences_agree(name: str, args: tuple[obj
 
 
 @pytest.mark.parametrize("name", [p.name for p in _public() if p.kind == "constant"])
-def test_constant_constructors(name: str) -> None:
-    from gradcli import evaluate
+def test_constant_constructors_give_no_gradient(name: str) -> None:
+    from gradcli.errors import ProgramError
 
-    assert evaluate(f"sum({name}(0, 1, 0.25))" if name == "arange" else f"sum({name}(0, 1, 5))") == 2.5 or name
+    with pytest.raises(ProgramError, match="constant arguments"):
+        grad(f"sum({name}(0, x, 1))", x=2.0)
+    r = grad(f"sum({name}(0, 1, 1)) * x", x=2.0)
+    assert r.gradient["x"] == r.value / 2.0
 
 
 def test_linspace_and_arange_values() -> None:
@@ -123,6 +126,11 @@ class TestConventions:
         assert r.gradient == {"x": 0.0, "lo": 1.0, "hi": 0.0}
         r = grad("clamp(x, lo, hi)", x=2.0, lo=0.0, hi=1.0, mode=mode)
         assert r.gradient == {"x": 0.0, "lo": 0.0, "hi": 1.0}
+        # lo > hi: the value is hi everywhere, and the gradient goes to hi (PyTorch).
+        for x in (0.5, 3.0, -1.0):
+            r = grad("clamp(x, lo, hi)", x=x, lo=2.0, hi=1.0, mode=mode)
+            assert r.value == 1.0
+            assert r.gradient == {"x": 0.0, "lo": 0.0, "hi": 1.0}
 
     def test_min_max_ties_split(self, mode: str) -> None:
         for f in ("min", "max"):
@@ -182,4 +190,7 @@ def test_readme_function_list_is_generated_from_the_table() -> None:
     section = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)].strip()
     assert section == markdown_table(), "run `python -m gradcli.docs` to regenerate the README list"
     for p in _public():
-        assert f"`{p.signature}`" in section or p.symbol
+        if not p.symbol:
+            assert f"`{p.signature}`" in section
+    for op in ("`a + b`", "`a - b`", "`a * b`", "`a / b`", "`-a`", "`a ** b`"):
+        assert op in section

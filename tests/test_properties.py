@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gradcli import grad
 from gradcli.primitives import PRIMITIVES
 
-EXAMPLES = int(os.environ.get("GRADCLI_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("GRADCLI_PROPERTY_EXAMPLES", "250"))
 
 # Function families drawn from the table itself, so a new primitive joins the property.
 UNARY = sorted(p.name for p in PRIMITIVES.values()
@@ -33,8 +33,7 @@ def expressions(leaves: list[str]) -> st.SearchStrategy[str]:
             st.builds(lambda f, a, b: f"{f}({a}, {b})", st.sampled_from(BINARY), children, children),
             st.builds(lambda a, op, b: f"({a}) {op} ({b})", children, st.sampled_from(OPERATORS), children),
             st.builds(lambda a: f"-({a})", children),
-            # bounds with lo <= hi (for lo > hi clamp returns hi and, like PyTorch, routes no gradient to x)
-            st.builds(lambda a, b: f"clamp({a}, -1, 1 + abs({b}))", children, children),
+            st.builds(lambda a, b, c: f"clamp({a}, {b}, {c})", children, children, children),
         )
 
     return st.recursive(leaf, extend, max_leaves=6)
