@@ -86,11 +86,6 @@ class Compiled:
                 raise BindingError(f"cannot differentiate with respect to '{name}': it is {why}", hint=hint)
         return list(dict.fromkeys(names))
 
-    def _values(self, bindings: Mapping[str, Any]) -> tuple[dict[str, Array], list[Array], list[int], list[str]]:
-        inputs, warnings = bind(self.graph, bindings)
-        vals, counts = forward_values(self.graph, inputs)
-        return inputs, vals, counts, warnings
-
     def evaluate(self, bindings: Mapping[str, Any]) -> float | np.ndarray:
         return self.evaluate_full(bindings)[0]
 
@@ -103,7 +98,7 @@ class Compiled:
             from gradcli import blocked
 
             value = blocked.evaluate(p, inputs)
-            if _finite(value):
+            if all_finite(value):
                 return _plain(value), warnings
         vals = forward_values(self.graph, inputs)[0]
         warnings += domain_warnings(self.graph, vals, {})
@@ -122,7 +117,7 @@ class Compiled:
 
             run = blocked.gradient if mode == "reverse" else blocked.forward_gradient
             done = run(p, inputs, names)
-            if done is not None and _finite(done[0]) and all(_finite(g) for g in done[1].values()):
+            if done is not None and all_finite(done[0]) and all(all_finite(g) for g in done[1].values()):
                 return GradResult(_plain(done[0]), {k: _plain(v) for k, v in done[1].items()}, mode,
                                   {k: _plain(v) for k, v in inputs.items()}, warnings)
             # NaN/inf (evaluate again whole, to name the operation that produced it), or
@@ -162,7 +157,8 @@ def _blocked_plan(graph: Graph, inputs: dict[str, Array]) -> Any:
     return blocked.plan(graph, inputs)
 
 
-def _finite(value: Array) -> bool:
+def all_finite(value: Array) -> bool:
+    """No NaN or infinity in a number or an array (the one such test: api, check, --strict)."""
     if isinstance(value, float):  # also np.float64
         return math.isfinite(value)
     return bool(np.all(np.isfinite(value)))
@@ -171,11 +167,11 @@ def _finite(value: Array) -> bool:
 def domain_warnings(graph: Graph, vals: list[Array], grads: Mapping[str, Array]) -> list[str]:
     """Name the first op that turned finite arguments into NaN/inf (only scanned when needed)."""
     out: list[str] = []
-    if not _finite(vals[graph.output]):
+    if not all_finite(vals[graph.output]):
         for i, op in enumerate(graph.ops):
-            if op.prim is None or _finite(vals[i]):
+            if op.prim is None or all_finite(vals[i]):
                 continue
-            if all(_finite(vals[a]) for a in op.args):
+            if all(all_finite(vals[a]) for a in op.args):
                 span = op.node.span if op.node is not None else None
                 where = f" (line {span.line}, column {span.column})" if span else ""
                 bad = "NaN" if np.any(np.isnan(vals[i])) else "infinite"
@@ -186,12 +182,12 @@ def domain_warnings(graph: Graph, vals: list[Array], grads: Mapping[str, Array])
                 out.append(f"{text}{where} is {bad}{domain}")
                 break
         else:
-            if any(not _finite(vals[graph.inputs[n]]) for n in graph.inputs):
+            if any(not all_finite(vals[graph.inputs[n]]) for n in graph.inputs):
                 out.append("an input is NaN or infinite")
         if not out:
             out.append("the value is NaN or infinite")
     for name, g in grads.items():
-        if not _finite(g):
+        if not all_finite(g):
             out.append(f"the gradient with respect to '{name}' is NaN or infinite")
     return out
 

@@ -10,7 +10,8 @@ Verdict of one element (the first that applies):
 - "fail": an exact route disagrees with reverse mode beyond the exact tolerance
   |a - b| <= atol·s + rtol·max(|a|, |b|), where s = max(1, largest |reverse| element of
   that input) (rounding in a gradient scales with its largest terms, not with a small
-  element that cancels); equal infinities agree.
+  element that cancels); equal infinities agree. The rule is gradcli/tolerance.py's,
+  the same as `grad --mode both`'s.
 - "fail": the finite difference d (error estimate e) disagrees beyond
   |d - g| <= FD_FACTOR·e + max(rtol, FD_RTOL)·|g| + atol·s, unless the finite difference
   cannot judge the point: at a kink ("kink"), through detach() ("detach"), or where it
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcli import finite_diff, forward, reverse
+from gradcli import finite_diff, forward, reverse, tolerance
 from gradcli.api import Compiled, domain_warnings
 from gradcli.ast import Name
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
@@ -46,8 +47,8 @@ from gradcli.values import bind, forward_values
 
 Array = Any
 
-DEFAULT_RTOL = 1e-9
-DEFAULT_ATOL = 1e-12
+DEFAULT_RTOL = tolerance.RTOL  # the exact-route rule is gradcli/tolerance.py's, shared with --mode both
+DEFAULT_ATOL = tolerance.ATOL
 FD_FACTOR = 10.0  # a finite difference may be off by this many times its error estimate
 FD_RTOL = 1e-7  # ... and by this relative amount at least (rounding of the estimate itself)
 FD_VAGUE = 1e-3  # an error estimate above this, relative to max(|d|, |g|, s), cannot judge
@@ -400,7 +401,8 @@ def verdict(prep: Prepared) -> CheckResult:
     value_status = OK
     if np.any(np.isnan(value)):
         value_status = NAN
-    elif prep.expect_value is not None and not np.all(_close(value, prep.expect_value, rtol, atol)):
+    elif prep.expect_value is not None and not np.all(
+            tolerance.close(value, prep.expect_value, rtol=rtol, atol=atol)):
         value_status = FAIL
     warnings = list(prep.warnings) + domain_warnings(graph, vals, rev)
     if np.ndim(value) != 0:
@@ -417,33 +419,11 @@ def verdict(prep: Prepared) -> CheckResult:
     return result
 
 
-def _close(a: Array, b: Array, rtol: float, atol: float) -> np.ndarray:
-    """|a - b| <= atol + rtol·max(|a|, |b|); equal infinities agree; NaN agrees with nothing."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        within = np.abs(a - b) <= atol + rtol * np.maximum(np.abs(a), np.abs(b))
-    return np.asarray((within & np.isfinite(a) & np.isfinite(b)) | (a == b))
-
-
-def _discrepancy(route: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(relative, absolute) difference per element; 0 where equal (infinities included)."""
-    with np.errstate(all="ignore"):
-        diff = np.abs(route - ref)
-        big = np.maximum(np.abs(route), np.abs(ref))
-        rel = np.where(big > 0, diff / big, 0.0)
-    same = route == ref
-    one_infinite = np.isinf(route) != np.isinf(ref)
-    rel = np.where(one_infinite, np.inf, rel)
-    return np.where(same, 0.0, rel), np.where(same, 0.0, diff)
-
-
 def _row(name: str, rev: np.ndarray, fwd: np.ndarray | None, fd: finite_diff.FDResult,
          manual: np.ndarray | None, formula: str | None, expected: np.ndarray | None,
          excuses: Sequence[Excuse], rtol: float, atol: float) -> Row:
     shape = tuple(rev.shape)
-    finite = np.abs(rev[np.isfinite(rev)])
-    scale = max(1.0, float(finite.max(initial=0.0)))
+    scale = tolerance.scale(rev)
     tol_abs = atol * scale
     exact = [(label, arr) for label, arr in (("forward", fwd), ("manual", manual), ("expected", expected))
              if arr is not None]
@@ -459,10 +439,10 @@ def _row(name: str, rev: np.ndarray, fwd: np.ndarray | None, fd: finite_diff.FDR
 
     for label, arr in exact:
         nan |= np.isnan(arr)
-        bad = ~_close(arr, rev, rtol, tol_abs)
+        bad = ~tolerance.close(arr, rev, rtol=rtol, atol=atol, s=scale)
         fail |= bad
         note(bad & ~np.isnan(arr) & ~np.isnan(rev), label)
-        r, a = _discrepancy(arr, rev)
+        r, a = tolerance.discrepancy(arr, rev)
         rel, absd = np.fmax(rel, r), np.fmax(absd, a)
     usable = fd.computed & np.isfinite(fd.estimate)
     with np.errstate(all="ignore"):
@@ -472,7 +452,7 @@ def _row(name: str, rev: np.ndarray, fwd: np.ndarray | None, fd: finite_diff.FDR
         fd_tol = FD_FACTOR * fd.error + max(rtol, FD_RTOL) * np.abs(rev) + tol_abs
         fd_bad = usable & np.isfinite(rev) & ~(np.abs(fd.estimate - rev) <= fd_tol)
     fd_bad |= usable & np.isinf(rev)  # an infinite gradient next to a finite difference
-    r, a = _discrepancy(np.where(usable, fd.estimate, rev), rev)
+    r, a = tolerance.discrepancy(np.where(usable, fd.estimate, rev), rev)
     rel, absd = np.fmax(rel, r), np.fmax(absd, a)
     kink = np.zeros(shape, dtype=bool)
     detach = np.zeros(shape, dtype=bool)

@@ -26,7 +26,8 @@ from gradcli.check import (
     Row,
     element_label,
 )
-from gradcli.render import emit, number, values_text
+from gradcli.render import emit, make_table, number, values_text
+from gradcli.tolerance import describe
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -57,25 +58,6 @@ class Located:
     @property
     def title(self) -> str:
         return self.result.name or self.result.program
-
-
-def _table(console: Console, headers: Sequence[str], right: Sequence[bool]) -> Table:
-    from rich import box
-    from rich.table import Table
-
-    from gradcli.console import plain_boxes
-
-    plain = plain_boxes(console)
-    table = Table(
-        box=None if plain else box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        padding=(0, 2, 0, 0) if plain else (0, 1),
-        header_style="" if plain else "bold",
-    )
-    for header, r in zip(headers, right, strict=True):
-        table.add_column(header, justify="right" if r else "left", overflow="fold")
-    return table
 
 
 def _sci(x: float) -> str:
@@ -145,8 +127,7 @@ def _excused(result: CheckResult) -> str:
 def tolerance_line(result: CheckResult) -> str:
     scales = ", ".join(f"{number(r.scale, 3)} for {r.name}" for r in result.rows if r.scale != 1.0)
     return (
-        f"tolerance: exact routes |a - b| <= {result.atol:g}·s + {result.rtol:g}·max(|a|, |b|), "
-        f"s = max(1, largest |gradient|){' = ' + scales if scales else ''}\n"
+        f"tolerance: exact routes {describe(result.rtol, result.atol)}{' = ' + scales if scales else ''}\n"
         f"           finite differences |d - g| <= {FD_FACTOR:g}·(error estimate) + "
         f"{max(result.rtol, FD_RTOL):g}·|g| + {result.atol:g}·s"
     )
@@ -170,7 +151,7 @@ def gradient_table(console: Console, result: CheckResult, precision: int = 10) -
         right.append(True)
     headers += ["max rel Δ", "max abs Δ", "verdict"]
     right += [True, True, False]
-    table = _table(console, headers, right)
+    table = make_table(console, headers, right=right)
     for row in result.rows:
         chosen = pick_elements(row)[0]
         for j in chosen:
@@ -237,8 +218,8 @@ def summary_renderables(console: Console, located: Sequence[Located]) -> list[Re
     from gradcli.console import plain_boxes
 
     plain = plain_boxes(console)
-    table = _table(console, ["check", "line", "verdict", "max rel Δ", "max abs Δ", "detail"],
-                   [False, True, False, True, True, False])
+    table = make_table(console, ["check", "line", "verdict", "max rel Δ", "max abs Δ", "detail"],
+                       right=[False, True, False, True, True, False])
     for loc in located:
         r = loc.result
         status = r.verdict

@@ -27,7 +27,7 @@ from typing import Any
 
 from gradcli.ast import Span
 from gradcli.check import CheckInputError, CheckSpec, Prepared, prepare
-from gradcli.errors import GradcliError, did_you_mean
+from gradcli.errors import UNPRINTABLE, GradcliError, did_you_mean
 
 CHECK_KEYS = ("name", "program", "at", "wrt", "manual", "expect", "rtol", "atol")
 EXPECT_KEYS = ("value", "gradient")
@@ -206,6 +206,8 @@ class _Reader:
                 raise self.error(i, [key], "unknown key", hint=hint, name=label)
         if "name" in table and not isinstance(name, str):
             raise self.error(i, ["name"], "must be a string", name=None)
+        if isinstance(name, str) and UNPRINTABLE.search(name):  # it titles the table and the JUnit case
+            raise self.error(i, ["name"], "must not contain control characters", name=None)
         program = table.get("program")
         if program is None:
             raise self.error(i, [], "the key 'program' is missing", name=label,

@@ -33,9 +33,7 @@ from gradcli.errors import BindingError, GradcliError, UnknownNameError
 if TYPE_CHECKING:
     from typer._click import Context  # click's Context (vendored by typer)
 
-EXIT_OK = 0
-EXIT_CHECK_FAILED = 1
-EXIT_BAD_INPUT = 2
+EXIT_CHECK_FAILED = 1  # bad input exits 2: GradcliError.exit_code, and Typer's usage errors
 EXIT_INTERNAL = 3
 
 EXIT_CODES = (
@@ -252,12 +250,6 @@ def _load(program: str, bindings: Sequence[str] | None) -> tuple[str, dict[str, 
     return source, values
 
 
-def _finite(value: Any) -> bool:
-    import numpy as np
-
-    return bool(np.all(np.isfinite(value)))
-
-
 def _report(
     source: str,
     value: Any,
@@ -310,9 +302,12 @@ def _report(
             grads = {"gradient": next(iter(grads.values()))}
         render.result(make_console(no_color=no_color), value, inputs, precision,
                       grads if gradients is not None else None)
-    if strict and not (_finite(value) and all(_finite(g) for gs in grads.values() for g in gs.values())):
-        fail("the result is NaN or infinite (--strict)", no_color=no_color)
-        raise typer.Exit(EXIT_CHECK_FAILED)
+    if strict:
+        from gradcli.api import all_finite
+
+        if not (all_finite(value) and all(all_finite(g) for gs in grads.values() for g in gs.values())):
+            fail("the result is NaN or infinite (--strict)", no_color=no_color)
+            raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 # --------------------------------------------------------------------------
@@ -383,7 +378,8 @@ def grad(
     names = ",".join(wrt) if wrt else None
     extra: dict[str, Any]  # more keys of the JSON object
     if mode == "both":
-        from gradcli.modes import RTOL, grad_both
+        from gradcli.modes import grad_both
+        from gradcli.tolerance import describe
 
         both = grad_both(compiled, values, names)
         result, extra = both.reverse, {"agree": both.agree}
@@ -407,11 +403,11 @@ def grad(
     if mode == "both":
         if not both.agree:
             detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())
-            fail(f"forward and reverse mode disagree beyond rounding ({RTOL:g}) on {detail}",
+            fail(f"forward and reverse mode disagree beyond rounding ({describe()}) on {detail}",
                  no_color=no_color, label="check failed")
             raise typer.Exit(EXIT_CHECK_FAILED)
         if not json_out and result.gradient:
-            typer.echo(f"\nforward and reverse mode agree (relative differences at most {RTOL:g})")
+            typer.echo(f"\nforward and reverse mode agree to rounding ({describe()})")
     if explanation is not None and not json_out:
         from gradcli.explain_render import PRECISION
 
@@ -626,7 +622,7 @@ def functions(
 ) -> None:
     """The functions: arity, derivative rule, domain and conventions.
 
-    On a terminal, a table; piped, one tab-separated line per function.
+    On a terminal, a table; piped, a tab-separated header line, then one line per function.
 
     \b
     Examples:
@@ -635,7 +631,6 @@ def functions(
       gradcli functions | grep convention
     """
     from gradcli import render
-    from gradcli.console import make_console
     from gradcli.docs import public_primitives
     from gradcli.errors import did_you_mean
     from gradcli.primitives import lookup, public_names
@@ -650,7 +645,7 @@ def functions(
                                        hint=did_you_mean(name, public_names()) or "gradcli functions lists them all")
             chosen.append(prim)
         prims = list(dict.fromkeys(chosen))
-    render.functions_table(make_console(no_color=no_color), [render.function_row(p) for p in prims])
+    render.functions_table([render.function_row(p) for p in prims], no_color=no_color)
 
 
 def _app_for(args: Sequence[str]) -> typer.Typer:
@@ -678,6 +673,11 @@ def main() -> None:
     # numpy's overflow/invalid-value RuntimeWarnings would print source lines on stderr;
     # gradcli reports NaN and inf itself, in words.
     warnings.simplefilter("ignore", RuntimeWarning)
+    # A stream that cannot encode a character (PYTHONIOENCODING=ascii, a Windows pipe in
+    # cp1252) gets `\u2202` instead of `∂`, never a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         _app_for(sys.argv[1:])(prog_name="gradcli")
     except Exception as exc:

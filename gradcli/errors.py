@@ -7,7 +7,7 @@ source line with a caret under the offending columns, and a hint) and exits with
 
 from __future__ import annotations
 
-import difflib
+import re
 from collections.abc import Iterable
 
 from gradcli.ast import NO_SPAN, Span
@@ -45,22 +45,13 @@ class GradcliError(Exception):
         return caret_context(self.source, self.span)
 
     def __str__(self) -> str:
-        parts = [f"{self.kind}: {self.message}"]
+        parts = [f"{self.kind}: {escape(self.message)}"]
         ctx = self.context()
         if ctx:
             parts.append(ctx)
         if self.hint:
-            parts.append(f"hint: {self.hint}")
+            parts.append(f"hint: {escape(self.hint)}")
         return "\n".join(parts)
-
-    def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"kind": self.kind, "message": self.message}
-        if self.span is not NO_SPAN:
-            out["line"] = self.span.line
-            out["column"] = self.span.column
-        if self.hint:
-            out["hint"] = self.hint
-        return out
 
 
 class ParseError(GradcliError):
@@ -98,13 +89,24 @@ class LimitError(GradcliError):
 
 
 _MAX_SHOWN = 76  # columns of source shown around the caret
+# Characters gradcli never echoes, and never accepts in a program (gradcli/parser.py): C0 and
+# C1 control characters other than tab, newline and CR (an escape sequence in a comment would
+# reach the terminal), DEL, and lone surrogates (bytes that were not UTF-8).
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def escape(text: str) -> str:
+    """`text` with its unprintable characters written as Python escapes (`\\x1b`): a message
+    may quote a binding word or a file name as typed."""
+    return UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def caret_context(source: str, span: Span) -> str:
     """Render `  3 | text` and a caret line; long lines are windowed around the span."""
     lines = source.split("\n")
     lineno = max(1, min(span.line, len(lines)))
-    text = lines[lineno - 1].replace("\t", " ").replace("\r", " ").replace("\0", " ")
+    # one column per character, so the caret stays under its character
+    text = UNPRINTABLE.sub("?", lines[lineno - 1]).replace("\t", " ").replace("\r", " ")
     col = max(0, span.column - 1)
     # The span may run past this line (multi-line nodes): underline to its end only.
     width = max(1, min(span.end - span.start, len(text) - col if col < len(text) else 1))
@@ -122,6 +124,8 @@ def caret_context(source: str, span: Span) -> str:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    import difflib  # only on error paths: not paid by every start
+
     matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
     if not matches:
         return None

@@ -32,7 +32,7 @@ from gradcli.api import Compiled, GradResult
 from gradcli.ast import NO_SPAN, Num
 from gradcli.graph import Graph
 from gradcli.limits import LIMITS
-from gradcli.printer import rule_text
+from gradcli.printer import needs_parens, rule_text
 from gradcli.reverse import fit, requires_grad
 from gradcli.rules import partial
 from gradcli.values import bind, forward_values
@@ -205,21 +205,9 @@ def explain(program: str, bindings: Mapping[str, Any], *, wrt: Iterable[str] | s
     return _Builder(graph, vals, counts, names, max_paths).build(program, mode, result, results)
 
 
-def _needs_parens(text: str) -> bool:
-    depth = 0
-    for ch in text:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif depth == 0 and ch in "+-*/ =<>,":
-            return True
-    return False
-
-
 def derivative_label(top: str, bottom: str) -> str:
     """∂top/∂bottom, with parentheses around compound text: ∂(w*x + b)/∂(w*x)."""
-    wrap = [f"({t})" if _needs_parens(t) else t for t in (top, bottom)]
+    wrap = [f"({t})" if needs_parens(t, "+-*/ =<>,") else t for t in (top, bottom)]
     return f"∂{wrap[0]}/∂{wrap[1]}"
 
 

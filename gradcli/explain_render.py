@@ -42,7 +42,6 @@ SUMMARY_THRESHOLD = 8  # arrays with more elements are summarised
 EDGE_ITEMS = 3
 JSON_MAX_ELEMENTS = 10_000  # larger arrays are summarised in JSON too
 EXPORT_WIDTH = 100
-FORMATS = ("table", "markdown", "json")
 EXPORTS = (".svg", ".html", ".txt")
 
 
@@ -333,11 +332,11 @@ def sections(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
 
 def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
                 max_rows: int = MAX_ROWS) -> list[RenderableType]:
-    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from gradcli.console import plain_boxes
+    from gradcli.render import make_table
 
     plain = plain_boxes(console)
     items: list[RenderableType] = []
@@ -346,14 +345,12 @@ def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
             items.append(Text(""))
         items.append(Text(section.title, style="" if plain else "bold"))
         if section.columns:
-            table = Table(
-                box=None if plain else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                padding=(0, 2, 0, 0) if plain else (0, 1), header_style="" if plain else "bold",
+            table = make_table(
+                console, [name for name, _ in section.columns],
+                right=[name == "step" for name, _ in section.columns],
+                styles=["" if plain else {"code": "cyan", "num": "", "text": "dim"}[kind]
+                        for _, kind in section.columns],
             )
-            for name, kind in section.columns:
-                style = "" if plain else {"code": "cyan", "num": "", "text": "dim"}[kind]
-                table.add_column(name, justify="right" if name == "step" else "left", style=style,
-                                 overflow="fold")
             for group in section.groups:
                 for n, row in enumerate(group):  # Text cells: '[x, y]' is not markup
                     table.add_row(*(Text(c) for c in row),
@@ -376,17 +373,9 @@ def print_tables(e: Explanation, console: Console, *, precision: int = PRECISION
     """Print the tables; without trailing spaces when not on a terminal."""
     from rich.console import Group
 
-    from gradcli.console import plain_boxes
+    from gradcli.render import emit
 
-    group = Group(*renderables(e, console, precision=precision, max_rows=max_rows))
-    if not plain_boxes(console):
-        console.print(group)
-        return
-    with console.capture() as capture:
-        console.print(group)
-    text = "\n".join(line.rstrip() for line in capture.get().split("\n"))
-    console.file.write(text)
-    console.file.flush()
+    emit(console, Group(*renderables(e, console, precision=precision, max_rows=max_rows)))
 
 
 def table_text(e: Explanation, *, width: int = 100, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> str:

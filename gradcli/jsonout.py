@@ -39,5 +39,6 @@ def _nested(items: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    """One line of strict JSON (float repr round-trips)."""
-    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    """One line of strict JSON (float repr round-trips), ASCII only: non-ASCII text (`∂`, a
+    comment's `é`) is written as \\u escapes, so any stdout encoding can carry it."""
+    return json.dumps(obj, allow_nan=False, ensure_ascii=True)

@@ -8,7 +8,6 @@ so 100,000 levels of nesting parse fine.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import math
 from collections.abc import Iterator
@@ -20,7 +19,15 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from gradcli.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
-from gradcli.errors import ArityError, GradcliError, LimitError, ParseError, UnknownNameError, did_you_mean
+from gradcli.errors import (
+    UNPRINTABLE,
+    ArityError,
+    GradcliError,
+    LimitError,
+    ParseError,
+    UnknownNameError,
+    did_you_mean,
+)
 from gradcli.limits import LIMITS
 from gradcli.parser_cache import load_or_build
 from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
@@ -100,8 +107,18 @@ class _Build(Transformer[Token, Any]):
     def paren(self, c: list[Any]) -> Node:
         # The node keeps its parentheses in its span, so that an enclosing operator's
         # span (first operand to last) quotes balanced text: `(-8)**(1/3)`.
+        # Built with each type's own constructor and one Span (not dataclasses.replace and
+        # _join(_span, _span)): this runs once per parenthesis, 500,000 times for the deepest
+        # nesting under the length limit.
         open_, node, close = c
-        return dataclasses.replace(node, span=_join(_span(open_), _span(close)))
+        span = Span(open_.start_pos or 0, close.end_pos or 0, open_.line or 0, open_.column or 0)
+        if isinstance(node, Call):
+            return Call(node.func, node.args, span, node.name_span)
+        if isinstance(node, Name):
+            return Name(node.id, span)
+        if isinstance(node, Num):
+            return Num(node.value, node.text, span)
+        return Vector(node.items, span)
 
     def args(self, c: list[Any]) -> tuple[Node, ...]:
         return tuple(x for x in c if not isinstance(x, Token))
@@ -213,7 +230,7 @@ _CHAR_HINTS = {
     "|": "there are no bitwise or logical operators",
     "%": "there is no '%' operator",
     "@": "there is no '@' operator; dot(a, b) is the inner product",
-    "\0": "NUL bytes are not allowed in programs",
+    "\0": "NUL bytes are not allowed in programs, not even in a comment",
     "\\": "there is no line continuation: newlines inside brackets are fine",
 }
 
@@ -291,20 +308,33 @@ def _run(source: str, allow_internal: bool) -> list[Statement]:
 
 
 def _check_text(source: str) -> None:
-    """Reject lone surrogates: bytes that were not UTF-8 (in argv or stdin, Python keeps them
-    as surrogate escapes), which no output stream could print back."""
-    try:
-        source.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        pos = exc.start
-        line = source.count("\n", 0, pos) + 1
-        column = pos - (source.rfind("\n", 0, pos) + 1) + 1
+    """One regex pass for what no program may contain, anywhere, comments included
+    (gradcli.errors.UNPRINTABLE): control characters other than tab, newline and CR (an
+    escape sequence in a comment would reach the terminal when a message or a table quotes
+    the source), and lone surrogates (bytes that were not UTF-8, which Python keeps as
+    surrogate escapes and no output stream could print back)."""
+    match = UNPRINTABLE.search(source)
+    if match is None:
+        return
+    pos = match.start()
+    ch = match.group()
+    line = source.count("\n", 0, pos) + 1
+    column = pos - (source.rfind("\n", 0, pos) + 1) + 1
+    span = Span(pos, pos + 1, line, column)
+    if "\ud800" <= ch <= "\udfff":
         raise ParseError(
             "the program is not valid UTF-8 text",
-            span=Span(pos, pos + 1, line, column),
+            span=span,
             source=source,
             hint="save the program as UTF-8; gradcli programs need only ASCII",
-        ) from None
+        )
+    raise ParseError(
+        f"unexpected character {ch!r}",
+        span=span,
+        source=source,
+        hint=_CHAR_HINTS.get(ch, f"control characters (here U+{ord(ch):04X}) are not allowed anywhere "
+                                 "in a program, not even in a comment"),
+    )
 
 
 def parse(source: str) -> Program:

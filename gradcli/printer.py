@@ -23,14 +23,16 @@ def to_text(node: Node, env: Mapping[str, str] | None = None) -> str:
     return _render(node, env or {})[0]
 
 
-def _needs_parens(text: str) -> bool:
+def needs_parens(text: str, operators: str = "+-*/ ") -> bool:
+    """Whether `text` has one of `operators` outside brackets, so that it needs parentheses
+    to be an operand (`w*x + b`, not `sin(a + b)`). explain's labels also count ` =<>,`."""
     depth = 0
     for ch in text:
         if ch in "([":
             depth += 1
         elif ch in ")]":
             depth -= 1
-        elif depth == 0 and ch in "+-*/ ":
+        elif depth == 0 and ch in operators:
             return True
     return False
 
@@ -42,7 +44,7 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
     if isinstance(node, Name):
         if node.id in env:
             text = env[node.id]
-            return text, (1 if _needs_parens(text) else _ATOM)
+            return text, (1 if needs_parens(text) else _ATOM)
         return node.id, _ATOM
     if isinstance(node, Vector):
         return "[" + ", ".join(_render(i, env)[0] for i in node.items) + "]", _ATOM

@@ -59,21 +59,26 @@ def values_text(value: Any, precision: int) -> str:
     )
 
 
-def _table(console: Console, *headers: str) -> Table:
+def make_table(console: Console, headers: Sequence[str], *, right: Sequence[bool] = (),
+               styles: Sequence[str] = ()) -> Table:
+    """The one table style of human output (grad, functions, check, explain): light rules and
+    bold headers on a terminal; plain aligned columns two spaces apart otherwise. `right`
+    right-aligns columns and `styles` styles them (by position; default left, unstyled)."""
     from rich import box
     from rich.table import Table
 
     plain = plain_boxes(console)
-    table = Table(
+    out = Table(
         box=None if plain else box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         padding=(0, 2, 0, 0) if plain else (0, 1),
         header_style="" if plain else "bold",
     )
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
+    for k, header in enumerate(headers):
+        out.add_column(header, justify="right" if k < len(right) and right[k] else "left",
+                       style=styles[k] if k < len(styles) else "", overflow="fold")
+    return out
 
 
 def emit(console: Console, *renderables: RenderableType) -> None:
@@ -116,7 +121,7 @@ def result(
         any_array = any(np.ndim(v) for v in inputs.values())
         columns = gradients or {}
         headers = ["input", *(["shape"] if any_array else []), "value", *columns]
-        table = _table(console, *headers)
+        table = make_table(console, headers)
         for name, v in inputs.items():
             cells = [name, *([shape_text(v)] if any_array else []), values_text(v, precision)]
             row = [Text(c) for c in cells]
@@ -130,17 +135,26 @@ def result(
     emit(console, *parts)
 
 
-def functions_table(console: Console, rows: Sequence[tuple[str, str, str, str]]) -> None:
-    """`gradcli functions`: a table on a terminal, one tab-separated line per function otherwise."""
-    from rich.text import Text
+def functions_table(rows: Sequence[tuple[str, str, str, str]], *, no_color: bool = False) -> None:
+    """`gradcli functions` on stdout: a table on a terminal (or with FORCE_COLOR); otherwise a
+    tab-separated header line, then one line per function, written without importing rich."""
+    import sys
+
+    from gradcli.console import wants_color
 
     headers = ("function", "arity", "derivative rule", "notes")
-    if not (console.is_terminal or _isatty(console.file)):
+    isatty = _isatty(sys.stdout)
+    if not (isatty or wants_color(isatty, no_color)):
         lines = ["\t".join(headers), *("\t".join(row) for row in rows)]
-        console.file.write("\n".join(lines) + "\n")
-        console.file.flush()
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
         return
-    table = _table(console, *headers)
+    from rich.text import Text
+
+    from gradcli.console import make_console
+
+    console = make_console(no_color=no_color)
+    table = make_table(console, headers)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # Text: '[x > 0]' is not rich markup
     emit(console, table)

@@ -60,7 +60,7 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
                 f"{LIMITS.max_array_dims}",
                 span=op.node.span,
                 source=source,
-                hint="nest [ ] at most that deep",
+                hint="nest [ ] at most that deep; GRADCLI_MAX_ARRAY_DIMS sets the limit (32 at most)",
             )
     elif prim.kind == "constant":
         n = 0
@@ -85,7 +85,8 @@ def as_value(raw: Any, name: str) -> Array:
                          f"{LIMITS.max_array_elements:,}", hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
     if value.ndim > LIMITS.max_array_dims:
         raise LimitError(
-            f"the value of '{name}' has {value.ndim} dimensions; arrays have at most {LIMITS.max_array_dims}"
+            f"the value of '{name}' has {value.ndim} dimensions; arrays have at most {LIMITS.max_array_dims}",
+            hint="GRADCLI_MAX_ARRAY_DIMS sets the limit (32 at most)",
         )
     return value[()] if value.ndim == 0 else value
 

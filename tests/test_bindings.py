@@ -14,7 +14,6 @@ import pytest
 from gradcli import render
 from gradcli.bindings import parse_binding, read_program
 from gradcli.errors import BindingError, GradcliError, LimitError, ParseError
-from gradcli.modes import RTOL, relative_difference
 
 # --------------------------------------------------------------------------
 # parse_binding
@@ -168,25 +167,6 @@ def test_values_text_shapes() -> None:
     assert long == "[0, 1, 2, ..., 97, 98, 99]"
     assert render.shape_text(np.arange(100.0)) == "(100,)"
     assert render.shape_text(3.0) == ""
-
-
-# --------------------------------------------------------------------------
-# modes.relative_difference
-
-
-def test_relative_difference() -> None:
-    assert relative_difference(1.0, 1.0) == 0.0
-    assert relative_difference(np.array([1.0, np.nan]), np.array([1.0, np.nan])) == 0.0
-    assert relative_difference(np.inf, np.inf) == 0.0
-    assert relative_difference(np.inf, -np.inf) == math.inf
-    assert relative_difference(np.nan, 1.0) == math.inf
-    assert relative_difference(np.zeros(2), np.zeros(3)) == math.inf
-    assert relative_difference(2.0, 2.0 * (1 + 1e-15)) < RTOL
-    assert relative_difference(2.0, 2.0 * (1 + 1e-6)) == pytest.approx(1e-6, rel=1e-3)
-    # An element that cancels to ~0 is judged against the gradient's scale, not its own.
-    assert relative_difference(np.array([1e3, 1e-14]), np.array([1e3, -1e-14])) < RTOL
-    # ... but a small element that is simply wrong is not hidden by a large one.
-    assert relative_difference(np.array([1e3, 1.0]), np.array([1e3, 1.1])) > RTOL
 
 
 def test_value_line_aligns_rows() -> None:

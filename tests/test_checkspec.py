@@ -261,6 +261,9 @@ INVALID = [
     ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\natol = "small"\n', 5, "atol", "non-negative"),
     ('[[check]]\nname = "a"\nprogram = "x"\nat = { x = 1 }\n\n[[check]]\nname = "a"\nprogram = "x"\n'
      'at = { x = 2 }\n', 7, "name", "also used by the check on line 1"),
+    # A name titles the table and the JUnit case: no escape sequences for the terminal.
+    ('[[check]]\nname = "a\\u001b[2Jb"\nprogram = "x"\nat = { x = 1 }\n', 2, "name",
+     "must not contain control characters"),
     # The second check is the bad one: the line is found in its own block.
     ('[[check]]\nname = "a"\nprogram = "x"\nat = { x = 1 }\n\n[[check]]\nname = "b"\nprogram = "x"\n'
      'at = { x = 1 }\nmanual = { x = "1 +" }\n', 10, "manual.x", "end of input"),

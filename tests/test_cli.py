@@ -169,6 +169,22 @@ def test_mode_both_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None
     assert run("grad", "x**3", "x=2", "--mode", "both").exit_code == 0
 
 
+@pytest.mark.parametrize("program", ["x*0.1 - x*0.1 + x*1e-12", "tanh(exp(x*x)) + 0.3*x - 0.3*x"])
+def test_mode_both_accepts_rounding_in_a_cancellation(program: str) -> None:
+    # Terms of size 0.1 cancel to ~1e-12: the modes differ by an ulp of 0.1, which is rounding
+    # (the rule `check` uses), not a disagreement.
+    obj = as_json("grad", program, "x=1.7", "--mode", "both")
+    assert obj["agree"] is True
+    assert obj["gradient"]["x"] != obj["forward_gradient"]["x"]  # they really do differ
+    if "1e-12" in program:
+        assert obj["gradient"]["x"] == pytest.approx(1e-12, rel=1e-4)
+        assert obj["forward_gradient"]["x"] == pytest.approx(1e-12, rel=1e-4)
+    out = ok("grad", program, "x=1.7", "--mode", "both").stdout
+    assert "agree to rounding" in out
+    check = run("check", program, "x=1.7")
+    assert check.exit_code == 0, check.stderr
+
+
 def test_wrt_comma_separated_and_repeated() -> None:
     a = as_json("grad", "x*y*z", "x=2", "y=3", "z=5", "--wrt", "x,z")
     b = as_json("grad", "x*y*z", "x=2", "y=3", "z=5", "--wrt", "x", "--wrt", "z")
@@ -613,10 +629,32 @@ def test_command_help(name: str, flag: str) -> None:
 # The installed command and python -m gradcli.
 
 
-def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+def _subprocess(*args: str, env: dict[str, str] | None = None,
+                encoding: str = "utf-8") -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run([sys.executable, "-m", "gradcli", *args], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+                          env={**full, **(env or {})}, encoding=encoding, errors="replace", timeout=60,
+                          check=False)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_stdout_that_is_not_utf8_gets_escapes_not_a_crash(encoding: str) -> None:
+    env = {"PYTHONIOENCODING": encoding}
+    proc = _subprocess("grad", "x # é", "x=1", "--json", env=env, encoding=encoding)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.isascii() and "\\u00e9" in proc.stdout  # JSON escapes: valid in any encoding
+    assert json.loads(proc.stdout)["program"] == "x # é"
+    proc = _subprocess("explain", "x*2", "x=1", env=env, encoding=encoding)
+    assert proc.returncode == 0, proc.stderr
+    assert "\\u2202L/\\u2202x = 2" in proc.stdout  # ∂ is in neither encoding: backslash-escaped
+    proc = _subprocess("explain", "x*2", "x=1", "--format", "json", env=env, encoding=encoding)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["gradient"] == {"x": 2.0}
+    proc = _subprocess("functions", "sin", env=env, encoding=encoding)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].split("\t")[:3] == ["sin(x)", "1", "\\u2202/\\u2202x = cos(x)"]
+    # The error echoes the ∂ (click writes UTF-8 to a stderr it finds set to ASCII).
+    proc = _subprocess("grad", "x ∂ 2", "x=1", env=env, encoding=encoding)
+    assert proc.returncode == 2 and "syntax error" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_python_dash_m_matches_the_app() -> None:

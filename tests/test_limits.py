@@ -54,3 +54,57 @@ def test_a_variable_overrides_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loaded.max_array_elements == 1000
     assert loaded.max_array_dims == 32
     assert loaded.max_statements == 100_000
+
+
+def _trigger(field: str, tmp_path: Path) -> None:
+    """Go over the limit `field` (set to a small value by the caller)."""
+    import numpy as np
+
+    from gradcli.api import evaluate, grad
+    from gradcli.bindings import parse_binding
+    from gradcli.parser import parse
+
+    if field == "max_program_chars":
+        parse("x" + " + x" * 10)
+    elif field == "max_statements":
+        parse("a = 1; b = 2; c = 3; a + b + c")
+    elif field == "max_nodes":
+        evaluate("x + x + x + x + x + x + x", x=1.0)
+    elif field == "max_array_elements":
+        parse_binding("x=linspace(0, 1, 10)")
+    elif field == "max_total_elements":
+        grad("x*x*x*x", x=np.ones(5))
+    elif field == "max_array_dims":
+        evaluate("x", x=np.zeros((1, 1, 1)))
+    elif field == "max_text_file_bytes":
+        (tmp_path / "v.txt").write_text("1 2 3 4 5 6 7 8 9", encoding="utf-8")
+        parse_binding(f"x=@{tmp_path / 'v.txt'}")
+    elif field == "max_forward_work":
+        grad("a*b*c*d", a=1.0, b=2.0, c=3.0, d=4.0, mode="forward")
+    else:
+        raise AssertionError(field)
+
+
+SMALL = {"max_program_chars": 10, "max_statements": 2, "max_nodes": 5, "max_array_elements": 5,
+         "max_total_elements": 10, "max_array_dims": 2, "max_text_file_bytes": 4, "max_forward_work": 5}
+
+
+@pytest.mark.parametrize(("field", "value"), sorted(SMALL.items()))
+def test_a_limit_error_names_its_variable(field: str, value: int, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradcli.errors import LimitError
+
+    monkeypatch.setattr(limits.LIMITS, field, value)
+    with pytest.raises(LimitError) as info:
+        _trigger(field, tmp_path)
+    assert "GRADCLI_" + field.upper() in str(info.value)
+
+
+def test_vector_literal_depth_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradcli.bindings import parse_binding
+    from gradcli.errors import LimitError
+
+    monkeypatch.setattr(limits.LIMITS, "max_array_dims", 2)
+    with pytest.raises(LimitError, match="dimensions") as info:
+        parse_binding("x=[[[1]]]")
+    assert "GRADCLI_MAX_ARRAY_DIMS" in str(info.value)

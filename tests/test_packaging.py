@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import venv
 from pathlib import Path
 
@@ -24,6 +26,9 @@ def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
         capture_output=True,
     )
     (wheel,) = dist.glob("gradcli-*.whl")
+    from gradcli import __version__
+
+    assert wheel.name.startswith(f"gradcli-{__version__}-")  # the version is gradcli/__init__.py's
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -72,3 +77,25 @@ def test_python_dash_m_gradcli_version() -> None:
     from gradcli import __version__
 
     assert out.stdout.strip() == f"gradcli {__version__}"
+
+
+@pytest.mark.slow
+def test_sdist_holds_every_tracked_file_the_tests_use(tmp_path: Path) -> None:
+    pytest.importorskip("build")
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs the git checkout to know the tracked files")
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    (sdist,) = tmp_path.glob("gradcli-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+        pkg_info = tar.extractfile(f"{top}/PKG-INFO").read().decode()  # type: ignore[union-attr]
+    tracked = subprocess.run(["git", "ls-files", "gradcli", "grammar", "tests", "examples", "benchmarks"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert {"examples/checks.toml", "benchmarks/run.py"} <= set(tracked)
+    missing = sorted(set(tracked) - names)
+    assert not missing, missing
+    from gradcli import __version__
+
+    assert f"\nVersion: {__version__}\n" in pkg_info

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 import typer.main
-from typer._click.exceptions import BadParameter
-from typer._coercion import build_runtime_param
 from typer.testing import CliRunner
 
 from gradcli import coercion
@@ -68,6 +66,21 @@ def test_forward_mode_imports_forward_only() -> None:
     assert not {"pydantic", "rich"} & top(mods)
 
 
+def test_functions_piped_writes_tsv_without_rich() -> None:
+    mods, out = imported("functions", "sin")
+    header, row = out.splitlines()
+    assert header.split("\t") == ["function", "arity", "derivative rule", "notes"]
+    assert row.split("\t")[:3] == ["sin(x)", "1", "∂/∂x = cos(x)"]
+    assert "rich" not in top(mods)
+
+
+def test_errors_module_imports_difflib_only_for_a_suggestion() -> None:
+    # (Typer itself may import difflib; gradcli's errors module, imported by every start, does not.)
+    probe = "import sys, gradcli.errors as e; print('difflib' in sys.modules, e.did_you_mean('sn', ['sin']))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split(None, 1) == ["False", "did you mean 'sin'?\n"], proc.stderr
+
+
 # --------------------------------------------------------------------------
 # gradcli/coercion.py converts exactly as Typer's own (pydantic) converters do.
 
@@ -88,10 +101,19 @@ def _kind(annotation: Any) -> str:
     return "list" if getattr(annotation, "__origin__", None) is list else "literal"
 
 
+def _typer_internals() -> tuple[Any, Any]:
+    """Typer's private conversion machinery (typer._click, typer._coercion: Typer 0.29), which
+    gradcli/coercion.py replaces; the tests that need it skip with a Typer without it."""
+    exceptions = pytest.importorskip("typer._click.exceptions")
+    coercion_module = pytest.importorskip("typer._coercion")
+    return exceptions.BadParameter, coercion_module.build_runtime_param
+
+
 def _typer_way(param: Any, ctx: Any, value: Any) -> Any:
+    bad_parameter, build_runtime_param = _typer_internals()
     try:
         return ("ok", build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx))
-    except BadParameter as exc:
+    except bad_parameter as exc:
         return ("error", str(exc))
 
 
@@ -108,6 +130,7 @@ def _params() -> list[tuple[str, Any, Any]]:
 
 @pytest.mark.parametrize(("label", "param", "ctx"), _params(), ids=lambda v: v if isinstance(v, str) else "")
 def test_fast_conversion_matches_typer(label: str, param: Any, ctx: Any) -> None:
+    bad_parameter, _ = _typer_internals()
     descriptor = param.type_descriptor
     convert = coercion._fast(descriptor.annotation, descriptor.parameter_info)
     assert convert is not None, f"{label}: a parameter type the fast path does not know"
@@ -117,7 +140,7 @@ def test_fast_conversion_matches_typer(label: str, param: Any, ctx: Any) -> None
         want = _typer_way(param, ctx, value)
         try:
             got = ("ok", fast._coerce_value(value, param=param, ctx=ctx))
-        except BadParameter as exc:
+        except bad_parameter as exc:
             got = ("error", str(exc))
         assert got == want, (label, value)
         assert type(got[1]) is type(want[1]), (label, value)
@@ -126,6 +149,7 @@ def test_fast_conversion_matches_typer(label: str, param: Any, ctx: Any) -> None
 
 
 def test_install_covers_every_parameter_of_every_command() -> None:
+    _typer_internals()
     group = typer.main.get_command(app)
     for name, command in [("(root)", group), *group.commands.items()]:
         ctx = command.context_class(command, info_name=name)
