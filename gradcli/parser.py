@@ -206,7 +206,7 @@ def _parser(allow_internal: bool = False) -> Lark:
 
 # Error examples for Lark's match_examples: the parser state decides the label.
 _EXAMPLES: dict[str, list[str]] = {
-    "an operand is missing after an operator": ["1 +", "1 *", "1 /", "2 **", "-", "1 + * 2", "x = ", "1 -", "sin(1, )"],
+    "an operand is missing after an operator": ["1 +", "1 *", "1 /", "2 **", "-", "1 + * 2", "x = ", "1 -", "sin(1, *)"],
     "an opening bracket is never closed": ["(1", "sin(1", "((1)", "[1, 2", "f(1, 2"],
     "a closing bracket has no opening one": ["1)", ")", "1]", "(1))"],
     "two values with no operator between them": ["1 2", "x y", "2 x", "(1)(2)", "2(x)", "x(1)(2)"],

@@ -159,8 +159,9 @@ def _count(n: Array, what: str) -> int:
     if np.ndim(n) != 0 or not np.isfinite(n) or n != np.floor(n) or n < 0:
         raise ShapeError(f"{what} must be a non-negative whole number, got {np.asarray(n).tolist()}")
     if n > LIMITS.max_array_elements:
+        shown = f"{int(n):,}" if n < 1e15 else f"{float(n):.3g}"  # not a 300-digit number
         raise LimitError(
-            f"{what} {int(n):,} is above the array size limit of {LIMITS.max_array_elements:,}",
+            f"{what} {shown} is above the array size limit of {LIMITS.max_array_elements:,}",
             hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
         )
     return int(n)

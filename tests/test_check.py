@@ -540,3 +540,26 @@ def test_cli_arrays_two_dimensional_and_empty() -> None:
     assert reverse == {"x[0, 0]": 1, "x[0, 1]": 2, "x[1, 0]": 1, "x[1, 1]": 2, "y[0]": 4, "y[1]": 6}
     empty = cli("sum(x)", "x=linspace(0, 1, 0)")
     assert empty.exit_code == 0 and "skipped" not in empty.stdout
+
+
+def test_check_judges_the_blocked_evaluator_that_grad_uses_for_big_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Big element-wise-then-reduce programs go through gradcli/blocked.py in `grad`; `check`
+    # must judge those same numbers. A wrong blocked result must fail the check.
+    import numpy as np
+
+    from gradcli import blocked
+    from gradcli.check import CheckSpec, run
+
+    monkeypatch.setattr(blocked, "BLOCK", 64)
+    monkeypatch.setattr(blocked, "MIN_ELEMENTS", 100)
+    x = np.linspace(0.1, 2.0, 500)
+    spec = CheckSpec(program="mean(sin(x**2))", bindings={"x": x})
+    assert run(spec).passed
+    real = blocked.gradient
+
+    def skewed(*args: object, **kwargs: object) -> object:
+        value, grads = real(*args, **kwargs)  # type: ignore[arg-type]
+        return value, {k: v * (1 + 1e-6) for k, v in grads.items()}
+
+    monkeypatch.setattr(blocked, "gradient", skewed)
+    assert not run(spec).passed
