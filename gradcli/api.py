@@ -11,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from gradcli.ast import Program
 from gradcli.errors import BindingError, GradcliError, did_you_mean
 from gradcli.graph import Graph, build
 from gradcli.parser import parse
@@ -66,9 +67,11 @@ class Compiled:
     """A parsed program, ready to evaluate or differentiate many times."""
 
     @_gc_paused
-    def __init__(self, program: str) -> None:
-        self.source = program
-        self.graph: Graph = build(parse(program))
+    def __init__(self, program: str | Program) -> None:
+        """From source text, or from a `Program` the caller has already parsed."""
+        parsed = parse(program) if isinstance(program, str) else program
+        self.source = parsed.source
+        self.graph: Graph = build(parsed)
 
     @property
     def inputs(self) -> list[str]:

@@ -77,13 +77,14 @@ def parse_binding(word: str) -> tuple[str, Any]:
     from gradcli.parser import parse
 
     try:
-        statements = parse(raw).statements
+        program = parse(raw)
+        statements = program.statements
         if len(statements) > 1 or statements[0].target is not None:
             raise BindingError(
                 f"the value of '{name}' must be one expression, not statements or assignments",
                 hint=f"write {name}=[1, 2, 3] or {name}=pi/4",
             )
-        compiled = Compiled(raw)
+        compiled = Compiled(program)
         if compiled.inputs:
             raise BindingError(
                 f"the value of '{name}' must be a constant, but it uses {', '.join(compiled.inputs)}",
