@@ -106,6 +106,16 @@ def level_steps(x: np.ndarray) -> np.ndarray:
     return np.stack([level_step(top, count, k) for k in range(total)]) if top.size else np.zeros((total, 0))
 
 
+def _keep_better(cur: np.ndarray, err: np.ndarray, cols: np.ndarray, best: np.ndarray,
+                 best_err: np.ndarray, best_level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column, the entry of `cur` with the smallest error, where it beats the best so far."""
+    k = np.argmin(err, axis=0)
+    pick = err[k, cols]
+    better = pick < best_err
+    return (np.where(better, cur[k, cols], best), np.where(better, pick, best_err),
+            np.where(better, k, best_level))
+
+
 def richardson(fp: np.ndarray, fm: np.ndarray, f0: np.ndarray, xp: np.ndarray, xm: np.ndarray,
                magnitude: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ridders' tableau over levels (axis 0) for each element (axis 1).
@@ -145,19 +155,9 @@ def richardson(fp: np.ndarray, fm: np.ndarray, f0: np.ndarray, xp: np.ndarray, x
             # Extrapolation at most doubles the rounding error of the finest level it uses.
             err = np.maximum(err, (2.0 if order else 1.0) * noise)
             err = np.where(np.isfinite(cur) & ~np.isnan(err), err, np.inf)
-            k = np.argmin(err, axis=0)
-            pick = err[k, cols]
-            better = pick < best_err
-            best = np.where(better, cur[k, cols], best)
-            best_err = np.where(better, pick, best_err)
-            best_level = np.where(better, k, best_level)
-            err_f = np.where(fine, err, np.inf)
-            k = np.argmin(err_f, axis=0)
-            pick = err_f[k, cols]
-            better = pick < fine_err
-            fine_best = np.where(better, cur[k, cols], fine_best)
-            fine_err = np.where(better, pick, fine_err)
-            fine_level = np.where(better, k, fine_level)
+            best, best_err, best_level = _keep_better(cur, err, cols, best, best_err, best_level)
+            fine_best, fine_err, fine_level = _keep_better(
+                cur, np.where(fine, err, np.inf), cols, fine_best, fine_err, fine_level)
             prev = cur
         # Coarse steps can agree with each other and be wrong together (a step that is a
         # multiple of a period aliases an oscillation): the best entry must agree with the best
