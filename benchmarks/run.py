@@ -145,7 +145,7 @@ def print_tables(results: dict[str, Any]) -> None:
     from rich import box as boxes
     from rich.table import Table
 
-    from gradcli.console import make_console, plain_boxes
+    from gradcli.output.console import make_console, plain_boxes
 
     console = make_console(width=120)
     box = None if plain_boxes(console) else boxes.SIMPLE

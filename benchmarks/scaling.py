@@ -16,7 +16,7 @@ gradient (`.grad(bindings)` in reverse mode: bind, forward values, backward), an
 whole `gradcli.compile(text).grad(bindings)`; the growth from the smallest to the
 largest N is the whole run's.
 
-Parse throughput: tokens per second of `gradcli.parser.parse` on a program of
+Parse throughput: tokens per second of `gradcli.lang.parser.parse` on a program of
 about T tokens mixing calls, numbers, powers and names (tokens counted with a
 regular expression, independently of the parser).
 """
@@ -83,7 +83,7 @@ def _whole(text: str, bindings: dict[str, float]) -> Any:
 def scaling(sizes: list[int], repeats: dict[int, int]) -> list[dict[str, Any]]:
     import gradcli
     from gradcli.limits import LIMITS
-    from gradcli.parser import parse
+    from gradcli.lang.parser import parse
 
     default_limit = LIMITS.max_program_chars
     rows = []
@@ -147,7 +147,7 @@ def count_tokens(text: str) -> int:
 
 
 def parse_throughput(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
-    from gradcli.parser import parse
+    from gradcli.lang.parser import parse
 
     rows = []
     for tokens in sizes:

@@ -11,11 +11,11 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from gradcli.ast import Program
+from gradcli.lang.ast import Program
 from gradcli.errors import BindingError, GradcliError, did_you_mean
-from gradcli.graph import Graph, build
-from gradcli.parser import parse
-from gradcli.values import bind, forward_values
+from gradcli.engine.graph import Graph, build
+from gradcli.lang.parser import parse
+from gradcli.engine.values import bind, forward_values
 
 Array = Any
 Mode = Literal["reverse", "forward"]
@@ -98,7 +98,7 @@ class Compiled:
         inputs, warnings = bind(self.graph, bindings)
         p = _blocked_plan(self.graph, inputs)
         if p is not None:
-            from gradcli import blocked
+            from gradcli.engine import blocked
 
             value = blocked.evaluate(p, inputs)
             if all_finite(value):
@@ -116,7 +116,7 @@ class Compiled:
         inputs, warnings = bind(self.graph, bindings)
         p = _blocked_plan(self.graph, inputs)
         if p is not None:
-            from gradcli import blocked
+            from gradcli.engine import blocked
 
             run = blocked.gradient if mode == "reverse" else blocked.forward_gradient
             done = run(p, inputs, names)
@@ -128,11 +128,11 @@ class Compiled:
         vals, counts = forward_values(self.graph, inputs)
         # Each evaluator is imported when its mode is used: start-up pays only for one.
         if mode == "reverse":
-            from gradcli import reverse
+            from gradcli.engine import reverse
 
             grads = reverse.backward(self.graph, vals, counts, names)
         else:
-            from gradcli import forward
+            from gradcli.engine import forward
 
             grads = forward.gradients(self.graph, vals, counts, names)
         if np.ndim(vals[self.graph.output]) != 0:
@@ -155,7 +155,7 @@ def _blocked_plan(graph: Graph, inputs: dict[str, Array]) -> Any:
     module (and its thread pool) is not even imported."""
     if all(isinstance(v, float) or np.ndim(v) == 0 for v in inputs.values()):
         return None
-    from gradcli import blocked
+    from gradcli.engine import blocked
 
     return blocked.plan(graph, inputs)
 

@@ -74,7 +74,7 @@ def parse_binding(word: str) -> tuple[str, Any]:
             raise BindingError(f"the binding '{word}' names no file", hint=f"write {name}=@values.txt")
         return name, _load_array(raw[1:], name)
     from gradcli.api import Compiled
-    from gradcli.parser import parse
+    from gradcli.lang.parser import parse
 
     try:
         program = parse(raw)

@@ -293,7 +293,7 @@ def run_inprocess(argv: Sequence[str], stdin: bytes = b"", *, cwd: Path | None =
     """`gradcli ARGV...` as main() runs it, in this process."""
     from typer.testing import CliRunner
 
-    from gradcli.cli import main
+    from gradcli.cli.app import main
 
     env = {"NO_COLOR": "1", "FORCE_COLOR": None, "COLUMNS": "100", **(env or {})}
     limits_env = {k: v for k, v in env.items() if k.startswith("GRADCLI_") and v is not None}

@@ -38,8 +38,8 @@ def numeric_gradient(program: str, point: Mapping[str, Any], name: str, rel_step
 
 def on_kink(program: str, point: Mapping[str, Any]) -> bool:
     """True if any op sits exactly on a kink of its primitive (the table's `kink` expressions)."""
-    from gradcli.rules import kink_rule
-    from gradcli.values import bind, forward_values
+    from gradcli.engine.rules import kink_rule
+    from gradcli.engine.values import bind, forward_values
 
     compiled = Compiled(program)
     graph = compiled.graph

@@ -1,5 +1,5 @@
-"""Command-line inputs (gradcli.bindings), human rendering (gradcli.render) and the
-forward/reverse agreement test of `--mode both` (gradcli.modes)."""
+"""Command-line inputs (gradcli.bindings), human rendering (gradcli.cli.human) and the
+forward/reverse agreement test of `--mode both` (gradcli.check.both)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcli import render
+from gradcli.cli import human as render
 from gradcli.bindings import parse_binding, read_program
 from gradcli.errors import BindingError, GradcliError, LimitError, ParseError
 

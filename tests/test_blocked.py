@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcli import blocked, compile
+from gradcli import compile
+from gradcli.engine import blocked
 from gradcli.api import Compiled
 
 PROGRAMS = [

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from gradcli import rules
-from gradcli.check import (
+from gradcli.engine import rules
+from gradcli.check.verdict import (
     DETACH,
     FAIL,
     KINK,
@@ -35,7 +35,7 @@ from gradcli.check import (
     prepare,
     run,
 )
-from gradcli.cli import app
+from gradcli.cli.app import app
 from gradcli.errors import BindingError
 from gradcli.limits import LIMITS
 from gradcli.primitives import PRIMITIVES
@@ -547,8 +547,8 @@ def test_check_judges_the_blocked_evaluator_that_grad_uses_for_big_arrays(monkey
     # must judge those same numbers. A wrong blocked result must fail the check.
     import numpy as np
 
-    from gradcli import blocked
-    from gradcli.check import CheckSpec, run
+    from gradcli.engine import blocked
+    from gradcli.check.verdict import CheckSpec, run
 
     monkeypatch.setattr(blocked, "BLOCK", 64)
     monkeypatch.setattr(blocked, "MIN_ELEMENTS", 100)

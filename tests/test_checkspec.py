@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from gradcli.checkspec import KeyLocator, SpecError, load
-from gradcli.cli import app
+from gradcli.check.spec import KeyLocator, SpecError, load
+from gradcli.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "checks.toml"

@@ -23,7 +23,7 @@ from gradcheck import numeric_gradient
 from typer.testing import CliRunner, Result
 
 from gradcli import __version__
-from gradcli.cli import app, main
+from gradcli.cli.app import app, main
 from gradcli.primitives import PRIMITIVES
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -149,14 +149,14 @@ def test_mode_both_agrees() -> None:
 
 
 def test_mode_both_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradcli.forward
+    import gradcli.engine.forward
 
-    real = gradcli.forward.gradients
+    real = gradcli.engine.forward.gradients
 
     def skewed(*args: Any, **kwargs: Any) -> Any:
         return {k: v * (1 + 1e-6) for k, v in real(*args, **kwargs).items()}
 
-    monkeypatch.setattr(gradcli.forward, "gradients", skewed)
+    monkeypatch.setattr(gradcli.engine.forward, "gradients", skewed)
     obj = as_json("grad", "x**3", "x=2", "--mode", "both", code=1)
     assert obj["agree"] is False
     result = run("grad", "x**3", "x=2", "--mode", "both")
@@ -164,7 +164,7 @@ def test_mode_both_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None
     assert "disagree" in result.stderr and "'x'" in result.stderr
     assert "Traceback" not in result.stderr
     # A difference at the level of rounding is agreement.
-    monkeypatch.setattr(gradcli.forward, "gradients",
+    monkeypatch.setattr(gradcli.engine.forward, "gradients",
                         lambda *a, **k: {n: v * (1 + 1e-14) for n, v in real(*a, **k).items()})
     assert run("grad", "x**3", "x=2", "--mode", "both").exit_code == 0
 

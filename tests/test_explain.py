@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from gradcli import tolerance
+from gradcli.check import tolerance
 from gradcli.api import grad
-from gradcli.cli import app
-from gradcli.explain import Explanation, explain
-from gradcli.explain_render import as_json, export, markdown, table_text
-from gradcli.jsonout import dumps
-from gradcli.printer import rule_text
+from gradcli.cli.app import app
+from gradcli.explain.model import Explanation, explain
+from gradcli.explain.render import as_json, export, markdown, table_text
+from gradcli.output.jsondata import dumps
+from gradcli.lang.printer import rule_text
 
 TUTORIAL = "z = w*x + b; p = sigmoid(z); bce(p, y)"
 DIRECT = "bce(sigmoid(w*x+b), y)"

@@ -1,4 +1,4 @@
-"""Central finite differences with Richardson extrapolation (gradcli.finite_diff), against
+"""Central finite differences with Richardson extrapolation (gradcli.check.finite_diff), against
 hand-derived derivatives: the estimate, its error estimate, steps, smoothness flags, and
 the bounded work for big inputs."""
 
@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcli import finite_diff as fd
+from gradcli.check import finite_diff as fd
 from gradcli.api import Compiled
-from gradcli.check import FD_FACTOR
+from gradcli.check.verdict import FD_FACTOR
 from gradcli.limits import LIMITS
-from gradcli.values import bind, forward_values
+from gradcli.engine.values import bind, forward_values
 
 
 def fd_of(program: str, name: str = "x", budget: int | None = None, **bindings: Any) -> fd.FDResult:

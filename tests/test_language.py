@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gradcli import evaluate
-from gradcli.ast import Call
-from gradcli.parser import parse
+from gradcli.lang.ast import Call
+from gradcli.lang.parser import parse
 
 PRECEDENCE = [
     ("-x**2", {"x": 3.0}, -9.0),

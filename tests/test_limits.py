@@ -62,7 +62,7 @@ def _trigger(field: str, tmp_path: Path) -> None:
 
     from gradcli.api import evaluate, grad
     from gradcli.bindings import parse_binding
-    from gradcli.parser import parse
+    from gradcli.lang.parser import parse
 
     if field == "max_program_chars":
         parse("x" + " + x" * 10)

@@ -43,11 +43,11 @@ def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
 
     clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     where = subprocess.run(
-        [py, "-c", "import gradcli, gradcli.parser as p; print(gradcli.__file__); print(p.grammar_path())"],
+        [py, "-c", "import gradcli, gradcli.lang.parser as p; print(gradcli.__file__); print(p.grammar_path())"],
         cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     assert where[0].startswith(str(env_dir)), where  # the wheel's copy, not the source tree
-    assert where[1].startswith(str(env_dir)) and where[1].endswith("gradcli/grammar/gradcli.lark"), where
+    assert where[1].startswith(str(env_dir)) and where[1].endswith("gradcli/lang/gradcli.lark"), where
 
     out = subprocess.run(
         [bindir / "gradcli", "grad", "sin(x**2)", "x=3", "--json"],
@@ -65,7 +65,7 @@ def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
 
 
 def test_grammar_found_from_the_source_tree() -> None:
-    from gradcli.parser import grammar_path
+    from gradcli.lang.parser import grammar_path
 
     path = grammar_path()
     assert path.name == "gradcli.lark" and path.is_file()

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from lark import Lark
 
-from gradcli import parser, parser_cache
+from gradcli.lang import parser
+from gradcli.lang import parser_cache
 from gradcli.errors import GradcliError
 
 OPTIONS = parser._LARK_OPTIONS
@@ -251,7 +252,7 @@ def test_concurrent_starts_with_an_empty_cache(tmp_path: Path) -> None:
     files = sorted(p.name for p in (home / "gradcli").iterdir())
     assert files == [f"parser-{parser_cache.cache_key(GRAMMAR, OPTIONS)}.lark"]  # no temporary files left
     # The file that won is complete: a new process loads it without building.
-    check = ("import gradcli.parser_cache as pc, gradcli.parser as p\n"
+    check = ("import gradcli.lang.parser_cache as pc, gradcli.lang.parser as p\n"
              "class L(pc.Lark):\n"
              "    def __init__(self, *a, **k): raise SystemExit('built instead of loading')\n"
              "pc.Lark = L\n"

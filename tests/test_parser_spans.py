@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gradcli.ast import Call, Name, Num, Vector
-from gradcli.parser import parse
+from gradcli.lang.ast import Call, Name, Num, Vector
+from gradcli.lang.parser import parse
 
 
 def _expr(source: str) -> object:

@@ -8,7 +8,7 @@ import pytest
 from gradcheck import numeric_gradient
 
 from gradcli import grad
-from gradcli.docs import BEGIN, END, markdown_table
+from gradcli.cli.docs import BEGIN, END, markdown_table
 from gradcli.primitives import PRIMITIVES, Primitive
 
 V = [0.3, -0.7, 1.2]
@@ -188,7 +188,7 @@ def test_readme_function_list_is_generated_from_the_table() -> None:
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)].strip()
-    assert section == markdown_table(), "run `python -m gradcli.docs` to regenerate the README list"
+    assert section == markdown_table(), "run `python -m gradcli.cli.docs` to regenerate the README list"
     for p in _public():
         if not p.symbol:
             assert f"`{p.signature}`" in section

@@ -14,13 +14,13 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from gradcli import coercion
-from gradcli.cli import _app_for, app
+from gradcli.cli import coercion
+from gradcli.cli.app import _app_for, app
 
 PROBE = """
 import sys
 sys.argv = ["gradcli", *sys.argv[1:]]
-from gradcli.cli import main
+from gradcli.cli.app import main
 try:
     main()
 except SystemExit as e:
@@ -48,21 +48,21 @@ def test_json_one_liner_imports_no_pydantic_rich_or_unused_evaluators() -> None:
     mods, out = imported("grad", "sin(x**2)", "x=3", "--json")
     assert math.isclose(json.loads(out)["gradient"]["x"], 6 * math.cos(9.0), rel_tol=1e-15)
     assert not {"pydantic", "pydantic_core", "rich"} & top(mods)
-    assert not {"gradcli.forward", "gradcli.blocked", "gradcli.render", "concurrent.futures"} & mods
-    assert "gradcli.reverse" in mods  # the evaluator that ran
+    assert not {"gradcli.engine.forward", "gradcli.engine.blocked", "gradcli.cli.human", "concurrent.futures"} & mods
+    assert "gradcli.engine.reverse" in mods  # the evaluator that ran
 
 
 def test_human_one_liner_imports_no_pydantic() -> None:
     mods, out = imported("grad", "sin(x**2)", "x=3")
     assert "-5.466781571" in out
     assert not {"pydantic", "pydantic_core"} & top(mods)
-    assert "gradcli.forward" not in mods
+    assert "gradcli.engine.forward" not in mods
 
 
 def test_forward_mode_imports_forward_only() -> None:
     mods, out = imported("grad", "sin(x**2)", "x=3", "--mode", "forward", "--json")
     assert math.isclose(json.loads(out)["gradient"]["x"], 6 * math.cos(9.0), rel_tol=1e-15)
-    assert "gradcli.forward" in mods and "gradcli.blocked" not in mods
+    assert "gradcli.engine.forward" in mods and "gradcli.engine.blocked" not in mods
     assert not {"pydantic", "rich"} & top(mods)
 
 

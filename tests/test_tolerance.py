@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from gradcli import tolerance
+from gradcli.check import tolerance
 from gradcli.api import Compiled
-from gradcli.check import CheckSpec, run
-from gradcli.modes import difference, grad_both
+from gradcli.check.verdict import CheckSpec, run
+from gradcli.check.both import difference, grad_both
 
 
 def test_close_per_element() -> None:
@@ -68,14 +68,14 @@ def test_check_and_mode_both_judge_a_cancellation_alike(program: str, point: dic
 
 
 def test_check_and_mode_both_fail_alike_on_a_real_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradcli.forward
+    import gradcli.engine.forward
 
-    real = gradcli.forward.gradients
+    real = gradcli.engine.forward.gradients
 
     def skewed(*args: object, **kwargs: object) -> dict[str, object]:
         return {k: v * (1 + 1e-6) for k, v in real(*args, **kwargs).items()}  # type: ignore[arg-type]
 
-    monkeypatch.setattr(gradcli.forward, "gradients", skewed)
+    monkeypatch.setattr(gradcli.engine.forward, "gradients", skewed)
     both = grad_both(Compiled("x**3"), {"x": 2.0})
     assert not both.agree and both.differences["x"] == pytest.approx(1e-6, rel=1e-3)
     result = run(CheckSpec("x**3", {"x": 2.0}))

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcli.api import grad
-from gradcli.ast import Span
+from gradcli.lang.ast import Span
 from gradcli.errors import UNPRINTABLE, BindingError, ParseError, caret_context
-from gradcli.parser import parse
+from gradcli.lang.parser import parse
 
 CONTROLS = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))]
 

@@ -1,7 +1,7 @@
 """`gradcli check`: the gradient by every route, and a verdict.
 
 Routes, per input and element: reverse mode (the reference), forward mode, central finite
-differences (gradcli.finite_diff), each `--manual` formula, and, from a spec file, the
+differences (gradcli.check.finite_diff), each `--manual` formula, and, from a spec file, the
 expected numbers. Manual formulas are gradcli programs evaluated in the program's
 environment: they may use its inputs and its intermediates (`p` in `p = sigmoid(z)`).
 
@@ -36,14 +36,16 @@ from typing import Any
 
 import numpy as np
 
-from gradcli import finite_diff, reverse, tolerance
+from gradcli.check import finite_diff
+from gradcli.engine import reverse
+from gradcli.check import tolerance
 from gradcli.api import Compiled, domain_warnings
-from gradcli.ast import Name
+from gradcli.lang.ast import Name
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
-from gradcli.graph import Graph
+from gradcli.engine.graph import Graph
 from gradcli.primitives import CONSTANTS
-from gradcli.rules import kink_rule
-from gradcli.values import bind, forward_values
+from gradcli.engine.rules import kink_rule
+from gradcli.engine.values import bind, forward_values
 
 Array = Any
 

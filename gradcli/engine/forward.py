@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from gradcli.errors import LimitError
-from gradcli.graph import Graph
+from gradcli.engine.graph import Graph
 from gradcli.limits import LIMITS
-from gradcli.reverse import fit
-from gradcli.rules import partial
+from gradcli.engine.reverse import fit
+from gradcli.engine.rules import partial
 
 Array = Any
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gradcli.ast import Call, Name, Node, Num, Vector
-from gradcli.parser import parse_rule
+from gradcli.lang.ast import Call, Name, Node, Num, Vector
+from gradcli.lang.parser import parse_rule
 from gradcli.primitives import PRIMITIVES
 
 _BINARY = {"add": (1, "+"), "sub": (1, "-"), "mul": (2, "*"), "div": (2, "/"), "pow": (4, "**")}
@@ -76,11 +76,11 @@ def rule_text(name: str, k: int, env: Mapping[str, str] | None = None, *,
     """The k-th partial of primitive `name` as text, with parameters substituted.
 
     With `literals` (names that are numbers) or `values` (every name's value at a
-    point), the rule is first simplified at that point (see gradcli.simplify).
+    point), the rule is first simplified at that point (see gradcli.lang.simplify).
     """
     node = parse_rule(PRIMITIVES[name].partials[k])
     if literals or values:
-        from gradcli.simplify import simplify
+        from gradcli.lang.simplify import simplify
 
         node = simplify(node, literals, values)
     return to_text(node, env)

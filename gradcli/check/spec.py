@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradcli.ast import Span
-from gradcli.check import CheckInputError, CheckSpec, Prepared, prepare
+from gradcli.lang.ast import Span
+from gradcli.check.verdict import CheckInputError, CheckSpec, Prepared, prepare
 from gradcli.errors import UNPRINTABLE, GradcliError, did_you_mean
 
 CHECK_KEYS = ("name", "program", "at", "wrt", "manual", "expect", "rtol", "atol")

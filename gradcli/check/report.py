@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcli.check import (
+from gradcli.check.verdict import (
     CODES,
     DETACH,
     FAIL,
@@ -26,8 +26,8 @@ from gradcli.check import (
     Row,
     element_label,
 )
-from gradcli.render import emit, make_table, number, values_text
-from gradcli.tolerance import describe
+from gradcli.cli.human import emit, make_table, number, values_text
+from gradcli.check.tolerance import describe
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -75,7 +75,7 @@ def _sci(x: float) -> str:
 def check_renderables(console: Console, result: CheckResult, precision: int = 10) -> list[RenderableType]:
     from rich.text import Text
 
-    from gradcli.console import plain_boxes
+    from gradcli.output.console import plain_boxes
 
     plain = plain_boxes(console)
     out: list[RenderableType] = []
@@ -136,7 +136,7 @@ def tolerance_line(result: CheckResult) -> str:
 def gradient_table(console: Console, result: CheckResult, precision: int = 10) -> Table:
     from rich.text import Text
 
-    from gradcli.console import plain_boxes
+    from gradcli.output.console import plain_boxes
 
     plain = plain_boxes(console)
     has_manual = any(r.manual is not None for r in result.rows)
@@ -215,7 +215,7 @@ def print_check(console: Console, result: CheckResult, precision: int = 10) -> N
 def summary_renderables(console: Console, located: Sequence[Located]) -> list[RenderableType]:
     from rich.text import Text
 
-    from gradcli.console import plain_boxes
+    from gradcli.output.console import plain_boxes
 
     plain = plain_boxes(console)
     table = make_table(console, ["check", "line", "verdict", "max rel Δ", "max abs Δ", "detail"],
@@ -263,7 +263,7 @@ def print_summary(console: Console, located: Sequence[Located]) -> None:
 
 def to_json_object(loc: Located) -> dict[str, Any]:
     """One check as a JSON-ready dict (NaN/inf become null, with a warning entry)."""
-    from gradcli.jsonout import to_json
+    from gradcli.output.jsondata import to_json
 
     r = loc.result
     nulls: list[str] = []
@@ -402,13 +402,13 @@ def report(located: Sequence[Located], *, fmt: str, single: bool, precision: int
         for w in loc.result.warnings:
             warn(prefix + w, no_color=no_color)
     if fmt == "json":
-        from gradcli.jsonout import dumps
+        from gradcli.output.jsondata import dumps
 
         for loc in located:
             sys.stdout.write(dumps(to_json_object(loc)) + "\n")
         sys.stdout.flush()
     else:
-        from gradcli.console import make_console
+        from gradcli.output.console import make_console
 
         # Piped output is not wrapped at 100 columns: a wrapped number cell is harder to read
         # (and to grep) than a long line.

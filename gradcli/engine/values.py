@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
-from gradcli.graph import Graph, Op
+from gradcli.engine.graph import Graph, Op
 from gradcli.limits import LIMITS
 
 Array = Any

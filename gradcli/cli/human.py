@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcli.console import plain_boxes
+from gradcli.output.console import plain_boxes
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -140,7 +140,7 @@ def functions_table(rows: Sequence[tuple[str, str, str, str]], *, no_color: bool
     tab-separated header line, then one line per function, written without importing rich."""
     import sys
 
-    from gradcli.console import wants_color
+    from gradcli.output.console import wants_color
 
     headers = ("function", "arity", "derivative rule", "notes")
     isatty = _isatty(sys.stdout)
@@ -151,7 +151,7 @@ def functions_table(rows: Sequence[tuple[str, str, str, str]], *, no_color: bool
         return
     from rich.text import Text
 
-    from gradcli.console import make_console
+    from gradcli.output.console import make_console
 
     console = make_console(no_color=no_color)
     table = make_table(console, headers)
@@ -165,8 +165,8 @@ def _isatty(stream: Any) -> bool:
 
 
 def function_row(prim: Primitive) -> tuple[str, str, str, str]:
-    """One row of `gradcli functions`, from the primitive table via gradcli.docs."""
-    from gradcli.docs import aliases_of, derivative_text, notes, spellings
+    """One row of `gradcli functions`, from the primitive table via gradcli.cli.docs."""
+    from gradcli.cli.docs import aliases_of, derivative_text, notes, spellings
 
     name = ", ".join(spellings(prim))
     aliases = aliases_of(prim)

@@ -1,22 +1,22 @@
 """How a gradient comes about, step by step: a plain data model of the chain rule at a point.
 
 Built from the graph and the engine's own numbers, never recomputed another way:
-- the forward pass: every node's value (gradcli.values);
-- the backward pass: the sweep of gradcli.reverse.backward, observed through its
+- the forward pass: every node's value (gradcli.engine.values);
+- the backward pass: the sweep of gradcli.engine.reverse.backward, observed through its
   `trace` hook: for every edge (node -> argument) the upstream gradient ∂L/∂node,
   the local derivative, and the product that flows to the argument;
-- forward mode: the tangent of every node per seeded input (gradcli.forward.tangents);
+- forward mode: the tangent of every node per seeded input (gradcli.engine.forward.tangents);
 - the chain per input: each path from the output down to the input as a product of
   local derivatives, and the sum over paths. Paths are counted for all inputs in
   one linear sweep and at most LIMITS.max_explain_paths are listed, each found
   without dead ends, so the cost is linear in the graph plus (listed paths x depth).
 
-The local derivative formulas are the primitive table's partial rules (gradcli.printer
-rule_text), simplified at the point (gradcli.simplify), with each parameter replaced by
+The local derivative formulas are the primitive table's partial rules (gradcli.lang.printer
+rule_text), simplified at the point (gradcli.lang.simplify), with each parameter replaced by
 its argument's label and `out` by the node's own label. A label is the name the
 program assigned, the input's name, the source text when short, else `#step`.
 
-Rendering lives in gradcli.explain_render; this module only computes.
+Rendering lives in gradcli.explain.render; this module only computes.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from gradcli import forward, reverse
+from gradcli.engine import forward
+from gradcli.engine import reverse
 from gradcli.api import Compiled, GradResult
-from gradcli.ast import NO_SPAN, Num
-from gradcli.graph import Graph
+from gradcli.lang.ast import NO_SPAN, Num
+from gradcli.engine.graph import Graph
 from gradcli.limits import LIMITS
-from gradcli.printer import needs_parens, rule_text
-from gradcli.reverse import fit, requires_grad
-from gradcli.rules import partial
-from gradcli.values import bind, forward_values
+from gradcli.lang.printer import needs_parens, rule_text
+from gradcli.engine.reverse import fit, requires_grad
+from gradcli.engine.rules import partial
+from gradcli.engine.values import bind, forward_values
 
 Array = Any
 

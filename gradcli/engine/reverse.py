@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.graph import Graph
-from gradcli.rules import partial
+from gradcli.engine.graph import Graph
+from gradcli.engine.rules import partial
 
 Array = Any
 

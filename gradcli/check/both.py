@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcli import tolerance
+from gradcli.check import tolerance
 from gradcli.api import Compiled, GradResult
 
 

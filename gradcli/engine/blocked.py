@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from gradcli.graph import Graph
-from gradcli.reverse import fit, requires_grad
-from gradcli.rules import partial, rules, uses
-from gradcli.values import apply, constant_value
+from gradcli.engine.graph import Graph
+from gradcli.engine.reverse import fit, requires_grad
+from gradcli.engine.rules import partial, rules, uses
+from gradcli.engine.values import apply, constant_value
 
 Array = Any
 T = TypeVar("T")
@@ -326,7 +326,7 @@ def forward_gradient(p: Plan, inputs: dict[str, Array],
     tangents add up over blocks, being linear), then the ops after the reductions once.
     None when the dense tangents after the reductions would not fit the memory budget.
     """
-    from gradcli.forward import Pass, Tangent, TooBig, seed
+    from gradcli.engine.forward import Pass, Tangent, TooBig, seed
 
     _prewarm(p)
     run = _Run(p, inputs)

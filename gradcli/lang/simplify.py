@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.ast import Call, Name, Node, Num
+from gradcli.lang.ast import Call, Name, Node, Num
 from gradcli.primitives import CONSTANTS, PRIMITIVES
 
 Array = Any

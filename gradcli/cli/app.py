@@ -27,7 +27,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from gradcli import __version__
-from gradcli.coercion import install as install_coercion
+from gradcli.cli.coercion import install as install_coercion
 from gradcli.errors import BindingError, GradcliError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def _root(
 
 
 def _say(label: str, color: str, text: str, no_color: bool) -> None:
-    from gradcli.console import wants_color
+    from gradcli.output.console import wants_color
 
     on = wants_color(sys.stderr.isatty(), no_color)
     typer.echo(typer.style(f"{label}:", fg=color, bold=True) + " " + text, err=True, color=on)
@@ -272,7 +272,7 @@ def _report(
     """
     grads = dict(gradients or {})
     if json_out:
-        from gradcli.jsonout import dumps, to_json
+        from gradcli.output.jsondata import dumps, to_json
 
         null_warnings: list[str] = []
         obj: dict[str, Any] = {
@@ -293,8 +293,8 @@ def _report(
         sys.stdout.write(dumps(obj) + "\n")
         sys.stdout.flush()
     else:
-        from gradcli import render
-        from gradcli.console import make_console
+        from gradcli.cli import human as render
+        from gradcli.output.console import make_console
 
         for w in warnings:
             warn(w, no_color=no_color)
@@ -378,8 +378,8 @@ def grad(
     names = ",".join(wrt) if wrt else None
     extra: dict[str, Any]  # more keys of the JSON object
     if mode == "both":
-        from gradcli.modes import grad_both
-        from gradcli.tolerance import describe
+        from gradcli.check.both import grad_both
+        from gradcli.check.tolerance import describe
 
         both = grad_both(compiled, values, names)
         result, extra = both.reverse, {"agree": both.agree}
@@ -395,7 +395,7 @@ def grad(
                            if looks_bound else ""))
     explanation = _explanation(source, values, names, mode) if explain_ else None
     if explanation is not None and json_out:
-        from gradcli.explain_render import as_json
+        from gradcli.explain.render import as_json
 
         extra = {**extra, "explain": as_json(explanation)}
     _report(source, result.value, result.inputs, warnings, json_out=json_out, precision=precision,
@@ -409,14 +409,14 @@ def grad(
         if not json_out and result.gradient:
             typer.echo(f"\nforward and reverse mode agree to rounding ({describe()})")
     if explanation is not None and not json_out:
-        from gradcli.explain_render import PRECISION
+        from gradcli.explain.render import PRECISION
 
         typer.echo("")
         _show_explanation(explanation, "table", None, precision=min(precision, PRECISION), no_color=no_color)
 
 
 def _explanation(source: str, values: Mapping[str, Any], wrt: str | None, mode: str) -> Any:
-    from gradcli.explain import explain as build
+    from gradcli.explain.model import explain as build
 
     return build(source, values, wrt=wrt, mode=mode)
 
@@ -424,11 +424,11 @@ def _explanation(source: str, values: Mapping[str, Any], wrt: str | None, mode: 
 def _show_explanation(explanation: Any, fmt: str, export: str | None, *, precision: int,
                       no_color: bool, max_rows: int | None = None) -> None:
     """The explanation on stdout as tables, markdown or JSON; and, with `export`, to a file."""
-    from gradcli import explain_render as er
+    from gradcli.explain import render as er
 
     rows = er.MAX_ROWS if max_rows is None else max_rows
     if fmt == "json":
-        from gradcli.jsonout import dumps
+        from gradcli.output.jsondata import dumps
 
         obj = er.as_json(explanation, max_rows=rows)
         for w in obj["warnings"]:
@@ -439,7 +439,7 @@ def _show_explanation(explanation: Any, fmt: str, export: str | None, *, precisi
         sys.stdout.write(er.markdown(explanation, precision=precision, max_rows=rows))
         sys.stdout.flush()
     else:
-        from gradcli.console import make_console
+        from gradcli.output.console import make_console
 
         er.print_tables(explanation, make_console(no_color=no_color), precision=precision, max_rows=rows)
     if export:
@@ -491,7 +491,7 @@ def explain(
       gradcli explain 'bce(sigmoid(w*x+b), y)' x=6.7 y=0 w=1 b=0 --export chain.svg
     """
     if export:
-        from gradcli.explain_render import export_kind
+        from gradcli.explain.render import export_kind
 
         export_kind(export)  # a bad file name is an error before anything is printed
     source, values = _load(program, bindings)
@@ -573,8 +573,8 @@ def check(
     """
     import time
 
-    from gradcli import check as ck
-    from gradcli import check_report as cr
+    from gradcli.check import verdict as ck
+    from gradcli.check import report as cr
 
     if json_out:
         fmt = "json"
@@ -583,7 +583,7 @@ def check(
             raise ck.CheckUsageError("--spec runs the checks of a file: give no PROGRAM, bindings, --manual "
                                      "or --wrt", hint="gradcli check --spec checks.toml, or gradcli check "
                                      "PROGRAM NAME=VALUE ...")
-        from gradcli.checkspec import load
+        from gradcli.check.spec import load
 
         checks, prepared = load(spec)
         for prep in prepared:
@@ -630,8 +630,8 @@ def functions(
       gradcli functions sigmoid bce
       gradcli functions | grep convention
     """
-    from gradcli import render
-    from gradcli.docs import public_primitives
+    from gradcli.cli import human as render
+    from gradcli.cli.docs import public_primitives
     from gradcli.errors import did_you_mean
     from gradcli.primitives import lookup, public_names
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gradcli.ast import NO_SPAN, Call, Name, Node, Num, Program, Span
+from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span
 from gradcli.errors import LimitError, ProgramError, UnknownNameError
 from gradcli.limits import LIMITS
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive, lookup

@@ -1,6 +1,6 @@
 """Text -> AST, with Lark's LALR parser.
 
-The parser's tables are built from `grammar/gradcli.lark` once per machine and
+The parser's tables are built from `gradcli/lang/gradcli.lark` once per machine and
 loaded from a cache file on every start (gradcli/parser_cache.py). The parser
 builds AST nodes directly in its reduce callbacks: no parse tree, no recursion,
 so 100,000 levels of nesting parse fine.
@@ -18,7 +18,7 @@ from typing import Any
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from gradcli.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
+from gradcli.lang.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.errors import (
     UNPRINTABLE,
     ArityError,
@@ -29,17 +29,13 @@ from gradcli.errors import (
     did_you_mean,
 )
 from gradcli.limits import LIMITS
-from gradcli.parser_cache import load_or_build
+from gradcli.lang.parser_cache import load_or_build
 from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
 
 
 def grammar_path() -> Path:
-    """The grammar inside an installed wheel, else the source tree's (editable installs)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "grammar" / "gradcli.lark", here.parent / "grammar" / "gradcli.lark"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("gradcli.lark not found next to the package or in the source tree")
+    """The grammar file, next to this module in every kind of install (wheel, editable, source)."""
+    return Path(__file__).resolve().parent / "gradcli.lark"
 
 
 def _shorten(text: str, width: int = 40) -> str:

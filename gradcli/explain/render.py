@@ -1,4 +1,4 @@
-"""The explanation (gradcli.explain) as rich tables, GitHub markdown, JSON, or an export file.
+"""The explanation (gradcli.explain.model) as rich tables, GitHub markdown, JSON, or an export file.
 
 One content model, several outputs: `sections()` turns an Explanation into titled
 tables of text cells (plus the chain as lines of text); the table, markdown and
@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from gradcli.explain import (
+from gradcli.explain.model import (
     MAX_PATH_COUNT,
     Explanation,
     Flow,
     TangentTable,
     derivative_label,
 )
-from gradcli.explain import Path as ChainPath
+from gradcli.explain.model import Path as ChainPath
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -335,8 +335,8 @@ def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
     from rich.table import Table
     from rich.text import Text
 
-    from gradcli.console import plain_boxes
-    from gradcli.render import make_table
+    from gradcli.output.console import plain_boxes
+    from gradcli.cli.human import make_table
 
     plain = plain_boxes(console)
     items: list[RenderableType] = []
@@ -373,7 +373,7 @@ def print_tables(e: Explanation, console: Console, *, precision: int = PRECISION
     """Print the tables; without trailing spaces when not on a terminal."""
     from rich.console import Group
 
-    from gradcli.render import emit
+    from gradcli.cli.human import emit
 
     emit(console, Group(*renderables(e, console, precision=precision, max_rows=max_rows)))
 
@@ -430,7 +430,7 @@ def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
 
 def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
     """The same content as data: every number at full precision (NaN/inf as null, noted)."""
-    from gradcli.jsonout import to_json
+    from gradcli.output.jsondata import to_json
 
     warnings = list(e.warnings)
 

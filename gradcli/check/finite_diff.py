@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.graph import Graph
+from gradcli.engine.graph import Graph
 from gradcli.limits import LIMITS
-from gradcli.values import apply
+from gradcli.engine.values import apply
 
 Array = Any
 

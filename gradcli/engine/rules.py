@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.ast import Call, Name, Node, Num
-from gradcli.parser import parse_rule
+from gradcli.lang.ast import Call, Name, Node, Num
+from gradcli.lang.parser import parse_rule
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive
 
 Array = Any
