@@ -89,17 +89,19 @@ def throughput(sizes: list[int], repeats: dict[int, int]) -> list[dict[str, Any]
         base = median(times["numpy_inplace"])
         for kind in KINDS:
             v, g = results[kind]
-            rows.append({
-                "n": n,
-                "kind": kind,
-                "runs": k,
-                "median_s": median(times[kind]),
-                "times_s": times[kind],
-                "baseline_s": base,
-                "ratio": median(times[kind]) / base,
-                "value_rel_err": rel_err(v, want_v),
-                "gradient_rel_err": rel_err(g, want_g),
-            })
+            rows.append(
+                {
+                    "n": n,
+                    "kind": kind,
+                    "runs": k,
+                    "median_s": median(times[kind]),
+                    "times_s": times[kind],
+                    "baseline_s": base,
+                    "ratio": median(times[kind]) / base,
+                    "value_rel_err": rel_err(v, want_v),
+                    "gradient_rel_err": rel_err(g, want_g),
+                }
+            )
     return rows
 
 
@@ -158,8 +160,12 @@ def memory(sizes: list[int]) -> list[dict[str, Any]]:
     for n in sizes:
         found = {}
         for kind in KINDS:
-            proc = subprocess.run([sys.executable, str(run_py), "--memory-child", kind, str(n)],
-                                  capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                [sys.executable, str(run_py), "--memory-child", kind, str(n)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"memory child {kind} {n} failed:\n{proc.stderr}")
             found[kind] = json.loads(proc.stdout)

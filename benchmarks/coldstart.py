@@ -70,14 +70,20 @@ def _check(name: str, proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     if name == "json":
         obj = json.loads(proc.stdout)
         out["value"], out["gradient"] = obj["value"], obj["gradient"]["x"]
-        out["ok"] = (proc.returncode == 0 and not proc.stderr
-                     and math.isclose(obj["value"], EXPECTED_VALUE, rel_tol=1e-12)
-                     and math.isclose(obj["gradient"]["x"], EXPECTED_GRADIENT, rel_tol=1e-12))
+        out["ok"] = (
+            proc.returncode == 0
+            and not proc.stderr
+            and math.isclose(obj["value"], EXPECTED_VALUE, rel_tol=1e-12)
+            and math.isclose(obj["gradient"]["x"], EXPECTED_GRADIENT, rel_tol=1e-12)
+        )
     elif name == "human":  # printed to 10 significant digits
         numbers = [float(w) for w in re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", proc.stdout)]
-        out["ok"] = (proc.returncode == 0 and not proc.stderr
-                     and any(math.isclose(v, EXPECTED_VALUE, rel_tol=1e-9) for v in numbers)
-                     and any(math.isclose(v, EXPECTED_GRADIENT, rel_tol=1e-9) for v in numbers))
+        out["ok"] = (
+            proc.returncode == 0
+            and not proc.stderr
+            and any(math.isclose(v, EXPECTED_VALUE, rel_tol=1e-9) for v in numbers)
+            and any(math.isclose(v, EXPECTED_GRADIENT, rel_tol=1e-9) for v in numbers)
+        )
     else:
         out["ok"] = proc.returncode == 0 and not proc.stderr
     return out
@@ -95,7 +101,7 @@ def run(repeats: int, warmup: int = 2, keep_env: bool = False) -> dict[str, Any]
             for name in names:
                 _run_once(cmds[name], env)
         for r in range(repeats):
-            for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate the order
                 wall, cpu, proc = _run_once(cmds[name], env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)

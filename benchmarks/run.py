@@ -54,10 +54,20 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile(20, 2, (10**5, 10**6, 10**7), (21, 11, 7), (10**5, 10**6, 10**7),
-                    (10**3, 10**4, 10**5), (7, 5, 3), (10**4, 10**5), 7),
-    "quick": Profile(8, 1, (10**5, 10**6, 10**7), (5, 5, 3), (10**7,),
-                     (10**3, 10**4, 10**5), (3, 3, 1), (10**4, 10**5), 3),
+    "full": Profile(
+        20,
+        2,
+        (10**5, 10**6, 10**7),
+        (21, 11, 7),
+        (10**5, 10**6, 10**7),
+        (10**3, 10**4, 10**5),
+        (7, 5, 3),
+        (10**4, 10**5),
+        7,
+    ),
+    "quick": Profile(
+        8, 1, (10**5, 10**6, 10**7), (5, 5, 3), (10**7,), (10**3, 10**4, 10**5), (3, 3, 1), (10**4, 10**5), 3
+    ),
     "smoke": Profile(1, 1, (1000, 300_000), (1, 1), (300_000,), (30, 300), (1, 1), (300, 3000), 1),
 }
 
@@ -71,8 +81,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     def add(name: str, value: float | None, limit: float, higher_is_better: bool = False) -> None:
         met = None if value is None else (value >= limit if higher_is_better else value <= limit)
-        out.append({"target": name, "value": value, "limit": limit,
-                    "kind": "at least" if higher_is_better else "at most", "met": met})
+        out.append(
+            {
+                "target": name,
+                "value": value,
+                "limit": limit,
+                "kind": "at least" if higher_is_better else "at most",
+                "met": met,
+            }
+        )
 
     cold = results.get("coldstart")
     if cold:
@@ -95,16 +112,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         for name in ("chain", "products"):
             mine = [r for r in sc if r["program"] == name]
             span = mine[-1]["n"] / mine[0]["n"]
-            add(f"{name}: total time growth N={mine[0]['n']:.0e} -> {mine[-1]['n']:.0e} "
-                f"(linear: {span:g}x)", mine[-1]["growth"], 1.2 * span)
+            add(
+                f"{name}: total time growth N={mine[0]['n']:.0e} -> {mine[-1]['n']:.0e} (linear: {span:g}x)",
+                mine[-1]["growth"],
+                1.2 * span,
+            )
     parse = results.get("parse")
     if parse:
         for r in parse:
             add(f"parse throughput, {r['tokens']:,} tokens (tokens/s)", r["tokens_per_s"], 200_000, True)
     errors = [e for e in _errors(results) if not (e <= MAX_ERR)]
-    out.append({"target": f"every result matches its independent check (rel. error <= {MAX_ERR:g})",
-                "value": max(_errors(results), default=0.0), "limit": MAX_ERR, "kind": "at most",
-                "met": not errors and _cold_ok(results)})
+    out.append(
+        {
+            "target": f"every result matches its independent check (rel. error <= {MAX_ERR:g})",
+            "value": max(_errors(results), default=0.0),
+            "limit": MAX_ERR,
+            "kind": "at most",
+            "met": not errors and _cold_ok(results),
+        }
+    )
     return out
 
 
@@ -137,8 +163,11 @@ def _x(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:.2f}x"
 
 
-COLD_LABELS = {"floor": "python -c 'import typer, lark, numpy'",
-               "json": "gradcli grad 'sin(x**2)' x=3 --json", "human": "gradcli grad 'sin(x**2)' x=3"}
+COLD_LABELS = {
+    "floor": "python -c 'import typer, lark, numpy'",
+    "json": "gradcli grad 'sin(x**2)' x=3 --json",
+    "human": "gradcli grad 'sin(x**2)' x=3",
+}
 
 
 def print_tables(results: dict[str, Any]) -> None:
@@ -158,51 +187,113 @@ def print_tables(results: dict[str, Any]) -> None:
 
     m = results["machine"]
     load = m.get("load_average")
-    console.print(f"gradcli benchmarks ({results['profile']}): {m['cpus_usable']} cores, {m['cpu_model']}, "
-                  f"{m['memory_gib']} GiB, Python {m['python']}, numpy {m['numpy']}"
-                  + (f"; load average {load[0]:.2f} at start, {results['load_average_end'][0]:.2f} at end"
-                     if load else ""))
+    console.print(
+        f"gradcli benchmarks ({results['profile']}): {m['cpus_usable']} cores, {m['cpu_model']}, "
+        f"{m['memory_gib']} GiB, Python {m['python']}, numpy {m['numpy']}"
+        + (
+            f"; load average {load[0]:.2f} at start, {results['load_average_end'][0]:.2f} at end"
+            if load
+            else ""
+        )
+    )
     cold = results.get("coldstart")
     if cold:
-        t = table("1. cold start of the whole process (medians)",
-                  "command", "wall", "ratio", "CPU (user+sys)", "CPU ratio", "output ok")
+        t = table(
+            "1. cold start of the whole process (medians)",
+            "command",
+            "wall",
+            "ratio",
+            "CPU (user+sys)",
+            "CPU ratio",
+            "output ok",
+        )
         for name in ("floor", "json", "human"):
-            t.add_row(COLD_LABELS[name], _ms(cold["median_wall_s"][name]),
-                      _x(cold["ratio"].get(name, 1.0)), _ms(cold["median_cpu_s"][name]),
-                      _x(cold["cpu_ratio"].get(name, 1.0)), str(cold["checks"][name]["ok"]))
+            t.add_row(
+                COLD_LABELS[name],
+                _ms(cold["median_wall_s"][name]),
+                _x(cold["ratio"].get(name, 1.0)),
+                _ms(cold["median_cpu_s"][name]),
+                _x(cold["cpu_ratio"].get(name, 1.0)),
+                str(cold["checks"][name]["ok"]),
+            )
         console.print(t)
-        console.print(f"{cold['runs']} interleaved runs each after {cold['warmup_runs']} warm-up; "
-                      f"environment: {cold['environment']}; human output piped (no colour)\n")
+        console.print(
+            f"{cold['runs']} interleaved runs each after {cold['warmup_runs']} warm-up; "
+            f"environment: {cold['environment']}; human output piped (no colour)\n"
+        )
     rows = results.get("arrays")
     if rows:
-        t = table("2. gradient of mean(sin(x**2)), ratio to in-place numpy",
-                  "n", "kind", "runs", "median", "ratio", "gradient rel. error")
+        t = table(
+            "2. gradient of mean(sin(x**2)), ratio to in-place numpy",
+            "n",
+            "kind",
+            "runs",
+            "median",
+            "ratio",
+            "gradient rel. error",
+        )
         for r in rows:
-            t.add_row(f"{r['n']:.0e}", r["kind"], str(r["runs"]), _ms(r["median_s"]), _x(r["ratio"]),
-                      f"{r['gradient_rel_err']:.1e}")
+            t.add_row(
+                f"{r['n']:.0e}",
+                r["kind"],
+                str(r["runs"]),
+                _ms(r["median_s"]),
+                _x(r["ratio"]),
+                f"{r['gradient_rel_err']:.1e}",
+            )
         console.print(t)
     mem = results.get("memory")
     if mem:
-        t = table("2. peak memory of one gradient, ratio to naive numpy",
-                  "n", "kind", "tracemalloc peak", "x array size", "ratio", "RSS peak growth")
+        t = table(
+            "2. peak memory of one gradient, ratio to naive numpy",
+            "n",
+            "kind",
+            "tracemalloc peak",
+            "x array size",
+            "ratio",
+            "RSS peak growth",
+        )
         for r in mem:
-            t.add_row(f"{r['n']:.0e}", r["kind"], _mib(r["tracemalloc_peak_bytes"]),
-                      f"{r['tracemalloc_peak_bytes'] / r['array_bytes']:.2f}", _x(r["ratio_to_naive"]),
-                      _mib(r["rss_peak_growth_bytes"]))
+            t.add_row(
+                f"{r['n']:.0e}",
+                r["kind"],
+                _mib(r["tracemalloc_peak_bytes"]),
+                f"{r['tracemalloc_peak_bytes'] / r['array_bytes']:.2f}",
+                _x(r["ratio_to_naive"]),
+                _mib(r["rss_peak_growth_bytes"]),
+            )
         console.print(t)
         console.print("each in a fresh process after a warm-up call; tracemalloc counts numpy's buffers\n")
     sc = results.get("scaling")
     if sc:
-        t = table("3. scaling with program size (reverse mode; medians)",
-                  "program", "N", "graph ops", "parse", "compile", "gradient", "total", "growth", "rel. error")
+        t = table(
+            "3. scaling with program size (reverse mode; medians)",
+            "program",
+            "N",
+            "graph ops",
+            "parse",
+            "compile",
+            "gradient",
+            "total",
+            "growth",
+            "rel. error",
+        )
         for r in sc:
-            t.add_row(r["program"], f"{r['n']:.0e}", f"{r['graph_ops']:,}", _ms(r["parse_s"]), _ms(r["compile_s"]),
-                      _ms(r["gradient_s"]), _ms(r["total_s"]), _x(r["growth"]), f"{r['max_rel_err']:.1e}")
+            t.add_row(
+                r["program"],
+                f"{r['n']:.0e}",
+                f"{r['graph_ops']:,}",
+                _ms(r["parse_s"]),
+                _ms(r["compile_s"]),
+                _ms(r["gradient_s"]),
+                _ms(r["total_s"]),
+                _x(r["growth"]),
+                f"{r['max_rel_err']:.1e}",
+            )
         console.print(t)
     parse = results.get("parse")
     if parse:
-        t = table("4. parse throughput (text -> AST)", "tokens", "characters", "median",
-                  "tokens/s")
+        t = table("4. parse throughput (text -> AST)", "tokens", "characters", "median", "tokens/s")
         for r in parse:
             t.add_row(f"{r['tokens']:,}", f"{r['chars']:,}", _ms(r["median_s"]), f"{r['tokens_per_s']:,.0f}")
         console.print(t)
@@ -210,8 +301,12 @@ def print_tables(results: dict[str, Any]) -> None:
     for g in results["targets"]:
         value = g["value"]
         shown = "-" if value is None else (f"{value:,.0f}" if value >= 1000 else f"{value:.3g}")
-        t.add_row(g["target"], shown, f"{g['kind']} {g['limit']:,g}",
-                  {True: "yes", False: "NO", None: "-"}[g["met"]])
+        t.add_row(
+            g["target"],
+            shown,
+            f"{g['kind']} {g['limit']:,g}",
+            {True: "yes", False: "NO", None: "-"}[g["met"]],
+        )
     console.print(t)
 
 
@@ -220,20 +315,26 @@ def print_tables(results: dict[str, Any]) -> None:
 
 def run(profile_name: str, only: list[str], keep_env: bool) -> dict[str, Any]:
     p = PROFILES[profile_name]
-    results: dict[str, Any] = {"profile": profile_name, "machine": measure.machine(),
-                               "started": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    results: dict[str, Any] = {
+        "profile": profile_name,
+        "machine": measure.machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
     import gradcli
 
     results["gradcli"] = {"version": gradcli.__version__, "path": str(Path(gradcli.__file__).parent)}
     if "coldstart" in only:
         results["coldstart"] = coldstart.run(p.cold_runs, p.cold_warmup, keep_env)
     if "arrays" in only:
-        results["arrays"] = arrays.throughput(list(p.array_sizes), dict(zip(p.array_sizes, p.array_runs, strict=True)))
+        results["arrays"] = arrays.throughput(
+            list(p.array_sizes), dict(zip(p.array_sizes, p.array_runs, strict=True))
+        )
     if "memory" in only:
         results["memory"] = arrays.memory(list(p.memory_sizes))
     if "scaling" in only:
-        results["scaling"] = scaling.scaling(list(p.scaling_sizes),
-                                             dict(zip(p.scaling_sizes, p.scaling_runs, strict=True)))
+        results["scaling"] = scaling.scaling(
+            list(p.scaling_sizes), dict(zip(p.scaling_sizes, p.scaling_runs, strict=True))
+        )
     if "parse" in only:
         results["parse"] = scaling.parse_throughput(list(p.parse_sizes), p.parse_runs)
     results["load_average_end"] = measure.machine()["load_average"]
@@ -253,18 +354,33 @@ def _finite_json(obj: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="same sizes, fewer repetitions")
     size.add_argument("--smoke", action="store_true", help="tiny sizes, one run each (for the tests)")
-    ap.add_argument("--json", metavar="PATH", default=str(ROOT / "benchmarks" / "results.json"),
-                    help="write the results here (default: benchmarks/results.json)")
-    ap.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
-                    help=f"run only these sections (repeatable): {', '.join(SECTIONS)}")
-    ap.add_argument("--keep-env", action="store_true",
-                    help="cold start: run the commands in this environment exactly "
-                    "(by default bytecode caching is turned back on if PYTHONDONTWRITEBYTECODE is set)")
+    ap.add_argument(
+        "--json",
+        metavar="PATH",
+        default=str(ROOT / "benchmarks" / "results.json"),
+        help="write the results here (default: benchmarks/results.json)",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"run only these sections (repeatable): {', '.join(SECTIONS)}",
+    )
+    ap.add_argument(
+        "--keep-env",
+        action="store_true",
+        help="cold start: run the commands in this environment exactly "
+        "(by default bytecode caching is turned back on if PYTHONDONTWRITEBYTECODE is set)",
+    )
     ap.add_argument("--memory-child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
@@ -274,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     profile = "smoke" if args.smoke else "quick" if args.quick else "full"
     results = run(profile, args.only or list(SECTIONS), args.keep_env)
     print_tables(results)
-    Path(args.json).write_text(json.dumps(_finite_json(results), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    Path(args.json).write_text(
+        json.dumps(_finite_json(results), indent=1, allow_nan=False) + "\n", encoding="utf-8"
+    )
     print(f"wrote {args.json}")
     return 0
 

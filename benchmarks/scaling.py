@@ -60,7 +60,11 @@ def _case(name: str, n: int) -> tuple[str, dict[str, float], Callable[[Any], flo
         levels = max(1, n // 3)
         x = 0.7
         want_v, want_d = chain_expected(levels, x)
-        return chain(levels), {"x": x}, lambda r: max(rel_err(r.value, want_v), rel_err(r.gradient["x"], want_d))
+        return (
+            chain(levels),
+            {"x": x},
+            lambda r: max(rel_err(r.value, want_v), rel_err(r.gradient["x"], want_d)),
+        )
     text, bindings = products(n)
     xs = [bindings[f"x{i}"] for i in range(n)]
     ys = [bindings[f"y{i}"] for i in range(n)]
@@ -82,8 +86,8 @@ def _whole(text: str, bindings: dict[str, float]) -> Any:
 
 def scaling(sizes: list[int], repeats: dict[int, int]) -> list[dict[str, Any]]:
     import gradcli
-    from gradcli.limits import LIMITS
     from gradcli.lang.parser import parse
+    from gradcli.limits import LIMITS
 
     default_limit = LIMITS.max_program_chars
     rows = []
@@ -102,19 +106,21 @@ def scaling(sizes: list[int], repeats: dict[int, int]) -> list[dict[str, Any]]:
                 t_total = time_calls(partial(_whole, text, bindings), k, warmup=0)
             finally:
                 LIMITS.max_program_chars = default_limit
-            rows.append({
-                "program": name,
-                "n": n,
-                "chars": len(text),
-                "over_default_char_limit": len(text) > default_limit,
-                "graph_ops": graph_ops,
-                "runs": k,
-                "parse_s": median(t_parse),
-                "compile_s": median(t_compile),
-                "gradient_s": median(t_grad),
-                "total_s": median(t_total),
-                "max_rel_err": err(result),
-            })
+            rows.append(
+                {
+                    "program": name,
+                    "n": n,
+                    "chars": len(text),
+                    "over_default_char_limit": len(text) > default_limit,
+                    "graph_ops": graph_ops,
+                    "runs": k,
+                    "parse_s": median(t_parse),
+                    "compile_s": median(t_compile),
+                    "gradient_s": median(t_grad),
+                    "total_s": median(t_total),
+                    "max_rel_err": err(result),
+                }
+            )
     for name in ("chain", "products"):
         mine = [r for r in rows if r["program"] == name]
         first, last = mine[0], mine[-1]
@@ -125,8 +131,14 @@ def scaling(sizes: list[int], repeats: dict[int, int]) -> list[dict[str, Any]]:
 
 
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|\*\*|[-+*/^(),;=\[\]]")
-_TERMS = ("sin(x{i} * 2.5)", "exp(-y{i})", "x{i} ** 2", "max(a{i}, 0.5) / 3", "log1p(b{i} * b{i})",
-          "w{i}*x{i} + 1e-3")
+_TERMS = (
+    "sin(x{i} * 2.5)",
+    "exp(-y{i})",
+    "x{i} ** 2",
+    "max(a{i}, 0.5) / 3",
+    "log1p(b{i} * b{i})",
+    "w{i}*x{i} + 1e-3",
+)
 
 
 def token_program(tokens: int) -> str:
@@ -156,12 +168,14 @@ def parse_throughput(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
         program = parse(text)
         times = time_calls(partial(parse, text), repeats, warmup=0)
         t = median(times)
-        rows.append({
-            "tokens": real,
-            "chars": len(text),
-            "runs": repeats,
-            "median_s": t,
-            "tokens_per_s": real / t,
-            "statements": len(program.statements),
-        })
+        rows.append(
+            {
+                "tokens": real,
+                "chars": len(text),
+                "runs": repeats,
+                "median_s": t,
+                "tokens_per_s": real / t,
+                "statements": len(program.statements),
+            }
+        )
     return rows

@@ -1,8 +1,8 @@
 """gradcli: value and gradient of a formula, exactly, from the shell or from Python.
 
-    >>> from gradcli import grad
-    >>> grad("sin(x**2)", x=3.0).gradient["x"]
-    -5.466781571308061
+>>> from gradcli import grad
+>>> grad("sin(x**2)", x=3.0).gradient["x"]
+-5.466781571308061
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from gradcli.lang.ast import Program
-from gradcli.errors import BindingError, GradcliError, did_you_mean
 from gradcli.engine.graph import Graph, build
-from gradcli.lang.parser import parse
 from gradcli.engine.values import bind, forward_values
+from gradcli.errors import BindingError, GradcliError, did_you_mean
+from gradcli.lang.ast import Program
+from gradcli.lang.parser import parse
 
 Array = Any
 Mode = Literal["reverse", "forward"]
@@ -84,8 +84,12 @@ class Compiled:
         for name in names:
             if name not in self.graph.inputs:
                 assigned = name in self.graph.names.values()
-                why = "an intermediate (assigned in the program)" if assigned else "not an input of the program"
-                hint = did_you_mean(name, self.graph.inputs) or "inputs: " + (", ".join(self.graph.inputs) or "none")
+                why = (
+                    "an intermediate (assigned in the program)" if assigned else "not an input of the program"
+                )
+                hint = did_you_mean(name, self.graph.inputs) or "inputs: " + (
+                    ", ".join(self.graph.inputs) or "none"
+                )
                 raise BindingError(f"cannot differentiate with respect to '{name}': it is {why}", hint=hint)
         return list(dict.fromkeys(names))
 
@@ -108,8 +112,9 @@ class Compiled:
         return _plain(vals[self.graph.output]), warnings
 
     @_gc_paused
-    def grad(self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None,
-             mode: str = "reverse") -> GradResult:
+    def grad(
+        self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None, mode: str = "reverse"
+    ) -> GradResult:
         if mode not in MODES:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
         names = self._check_wrt(wrt)
@@ -121,8 +126,13 @@ class Compiled:
             run = blocked.gradient if mode == "reverse" else blocked.forward_gradient
             done = run(p, inputs, names)
             if done is not None and all_finite(done[0]) and all(all_finite(g) for g in done[1].values()):
-                return GradResult(_plain(done[0]), {k: _plain(v) for k, v in done[1].items()}, mode,
-                                  {k: _plain(v) for k, v in inputs.items()}, warnings)
+                return GradResult(
+                    _plain(done[0]),
+                    {k: _plain(v) for k, v in done[1].items()},
+                    mode,
+                    {k: _plain(v) for k, v in inputs.items()},
+                    warnings,
+                )
             # NaN/inf (evaluate again whole, to name the operation that produced it), or
             # forward mode's dense tangents past the budget (the whole-array path chunks them)
         vals, counts = forward_values(self.graph, inputs)
@@ -211,8 +221,15 @@ def evaluate(program: str, inputs: Mapping[str, Any] | None = None, /, **binding
     return Compiled(program).evaluate(_merge(inputs, bindings))
 
 
-def grad(program: str, inputs: Mapping[str, Any] | None = None, /, *,
-         wrt: Iterable[str] | str | None = None, mode: str = "reverse", **bindings: Any) -> GradResult:
+def grad(
+    program: str,
+    inputs: Mapping[str, Any] | None = None,
+    /,
+    *,
+    wrt: Iterable[str] | str | None = None,
+    mode: str = "reverse",
+    **bindings: Any,
+) -> GradResult:
     """Value and gradient, e.g. grad("sin(x**2)", x=3.0).gradient["x"].
 
     Inputs named `wrt` or `mode` can be passed in the `inputs` mapping.

@@ -49,8 +49,10 @@ def _read_file(path: str, what: str, limit: int) -> str:
     except OSError as exc:
         raise BindingError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise LimitError(f"{what} file {path} is larger than {limit:,} bytes",
-                         hint="set GRADCLI_MAX_TEXT_FILE_BYTES to raise the limit")
+        raise LimitError(
+            f"{what} file {path} is larger than {limit:,} bytes",
+            hint="set GRADCLI_MAX_TEXT_FILE_BYTES to raise the limit",
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -109,8 +111,10 @@ def _load_array(path: str, name: str) -> Any:
         except (ValueError, EOFError) as exc:
             raise BindingError(f"cannot load {path} for '{name}': {exc}") from None
         if arr.size > LIMITS.max_array_elements:
-            raise LimitError(f"{path} has {arr.size:,} elements, above the array limit of "
-                             f"{LIMITS.max_array_elements:,}", hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
+            raise LimitError(
+                f"{path} has {arr.size:,} elements, above the array limit of {LIMITS.max_array_elements:,}",
+                hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
+            )
         if arr.dtype.kind not in "biuf":  # bool, integers, floats; not complex, dates, text, records
             raise BindingError(
                 f"{path} for '{name}' holds {arr.dtype} values, not real numbers",
@@ -128,8 +132,10 @@ def _numbers(text: str, path: str, name: str) -> Iterator[float]:
     """The whitespace- or comma-separated numbers of a text file, one at a time."""
     for count, match in enumerate(re.finditer(r"[^\s,]+", text)):
         if count >= LIMITS.max_array_elements:
-            raise LimitError(f"{path} has more than {LIMITS.max_array_elements:,} numbers",
-                             hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise the limit")
+            raise LimitError(
+                f"{path} has more than {LIMITS.max_array_elements:,} numbers",
+                hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise the limit",
+            )
         try:
             yield float(match.group())
         except ValueError:

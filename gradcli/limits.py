@@ -24,8 +24,9 @@ def _env_int(name: str, default: int) -> int:
         # A start-up warning, not an error: the command still runs, with the default.
         import sys
 
-        sys.stderr.write(f"warning: GRADCLI_{name}={raw!r} is not a positive whole number; "
-                         f"using the default {default:,}\n")
+        sys.stderr.write(
+            f"warning: GRADCLI_{name}={raw!r} is not a positive whole number; using the default {default:,}\n"
+        )
         return default
     return value
 

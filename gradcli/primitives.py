@@ -136,7 +136,6 @@ def _prod_others(x: Array) -> Array:
     return (left * right).reshape(a.shape)[()]
 
 
-
 def _dot(a: Array, b: Array) -> Array:
     if np.shape(a) != np.shape(b):
         raise ShapeError(
@@ -226,16 +225,24 @@ _add(
     Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", symbol="-"),
     Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", symbol="*"),
     Primitive(
-        "div", ("a", "b"), np.divide, ("1/b", "-a/b**2"), "a / b", symbol="/",
+        "div",
+        ("a", "b"),
+        np.divide,
+        ("1/b", "-a/b**2"),
+        "a / b",
+        symbol="/",
         domain="b != 0",
     ),
     Primitive("neg", ("a",), np.negative, ("-1",), "-a (unary minus)", symbol="neg"),
 )
 _add(
     Primitive(
-        "pow", ("a", "b"), np.power,
+        "pow",
+        ("a", "b"),
+        np.power,
         ("where(eq(b, 0), 0, b*a**(b - 1))", "where(eq(a, 0)*ge(b, 0), 0, out*log(a))"),
-        "a ** b (also a ^ b)", symbol="**",
+        "a ** b (also a ^ b)",
+        symbol="**",
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
         domain="a > 0, or a whole-number b",
     ),
@@ -260,19 +267,35 @@ _add(
     Primitive("log1p", ("x",), np.log1p, ("1/(1 + x)",), "log(1 + x), accurate near 0", domain="x > -1"),
     Primitive("expm1", ("x",), np.expm1, ("out + 1",), "exp(x) - 1, accurate near 0"),
     Primitive(
-        "sqrt", ("x",), np.sqrt, ("0.5/out",), "square root", domain="x >= 0",
+        "sqrt",
+        ("x",),
+        np.sqrt,
+        ("0.5/out",),
+        "square root",
+        domain="x >= 0",
         convention="sqrt'(0) = +inf",
     ),
-    Primitive("abs", ("x",), np.abs, ("sign(x)",), "absolute value", convention="abs'(0) = 0", kink="eq(x, 0)"),
-    Primitive("sign", ("x",), np.sign, ("0",), "-1, 0 or 1", convention="sign' = 0 everywhere", kink="eq(x, 0)"),
     Primitive(
-        "relu", ("x",), lambda x: np.maximum(x, 0.0), ("gt(x, 0)",), "max(x, 0)",
-        convention="relu'(0) = 0", kink="eq(x, 0)",
+        "abs", ("x",), np.abs, ("sign(x)",), "absolute value", convention="abs'(0) = 0", kink="eq(x, 0)"
+    ),
+    Primitive(
+        "sign", ("x",), np.sign, ("0",), "-1, 0 or 1", convention="sign' = 0 everywhere", kink="eq(x, 0)"
+    ),
+    Primitive(
+        "relu",
+        ("x",),
+        lambda x: np.maximum(x, 0.0),
+        ("gt(x, 0)",),
+        "max(x, 0)",
+        convention="relu'(0) = 0",
+        kink="eq(x, 0)",
     ),
     Primitive("sigmoid", ("x",), _sigmoid, ("out*(1 - out)",), "1/(1 + exp(-x)), numerically stable"),
     Primitive("softplus", ("x",), _softplus, ("sigmoid(x)",), "log(1 + exp(x)), numerically stable"),
     Primitive(
-        "clamp", ("x", "lo", "hi"), np.clip,
+        "clamp",
+        ("x", "lo", "hi"),
+        np.clip,
         # PyTorch's clamp_backward_min_max: when lo > hi the value is hi, and so is the gradient.
         ("ge(x, lo)*le(x, hi)", "lt(x, lo)*lt(lo, hi)", "max(gt(x, hi), lt(hi, lo))"),
         "x limited to [lo, hi]",
@@ -281,37 +304,77 @@ _add(
         kink="max(max(eq(x, lo), eq(x, hi)), eq(lo, hi))",
     ),
     Primitive(
-        "min", ("a", "b"), np.minimum, ("lt(a, b) + 0.5*eq(a, b)", "lt(b, a) + 0.5*eq(a, b)"),
-        "element-wise minimum", convention="ties split the gradient 0.5/0.5", kink="eq(a, b)",
+        "min",
+        ("a", "b"),
+        np.minimum,
+        ("lt(a, b) + 0.5*eq(a, b)", "lt(b, a) + 0.5*eq(a, b)"),
+        "element-wise minimum",
+        convention="ties split the gradient 0.5/0.5",
+        kink="eq(a, b)",
     ),
     Primitive(
-        "max", ("a", "b"), np.maximum, ("gt(a, b) + 0.5*eq(a, b)", "gt(b, a) + 0.5*eq(a, b)"),
-        "element-wise maximum", convention="ties split the gradient 0.5/0.5", kink="eq(a, b)",
+        "max",
+        ("a", "b"),
+        np.maximum,
+        ("gt(a, b) + 0.5*eq(a, b)", "gt(b, a) + 0.5*eq(a, b)"),
+        "element-wise maximum",
+        convention="ties split the gradient 0.5/0.5",
+        kink="eq(a, b)",
     ),
 )
 
 # --------------------------------------------------------------------------
 # Reductions (to a scalar). Partials are per element; `n` is the element count.
 _add(
-    Primitive("sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, combine="sum"),
-    Primitive("mean", ("x",), lambda x: np.float64(np.mean(x)), ("1/n",), "mean of all elements", kind=R, combine="mean"),
     Primitive(
-        "prod", ("x",), lambda x: np.float64(np.prod(x)), ("prod_others(x)",),
-        "product of all elements", kind=R,  # no combine: prod_others reads all elements
+        "sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, combine="sum"
+    ),
+    Primitive(
+        "mean",
+        ("x",),
+        lambda x: np.float64(np.mean(x)),
+        ("1/n",),
+        "mean of all elements",
+        kind=R,
+        combine="mean",
+    ),
+    Primitive(
+        "prod",
+        ("x",),
+        lambda x: np.float64(np.prod(x)),
+        ("prod_others(x)",),
+        "product of all elements",
+        kind=R,  # no combine: prod_others reads all elements
         convention="exact at zeros (product of the other elements), as PyTorch",
     ),
     Primitive(
-        "logsumexp", ("x",), _logsumexp, ("exp(x - out)",),
-        "log(sum(exp(x))), numerically stable", kind=R, combine="logsumexp",
+        "logsumexp",
+        ("x",),
+        _logsumexp,
+        ("exp(x - out)",),
+        "log(sum(exp(x))), numerically stable",
+        kind=R,
+        combine="logsumexp",
     ),
     Primitive(
-        "dot", ("a", "b"), _dot, ("b", "a"), "inner product sum(a*b) of same-shape arrays",
-        kind=R, combine="sum",
+        "dot",
+        ("a", "b"),
+        _dot,
+        ("b", "a"),
+        "inner product sum(a*b) of same-shape arrays",
+        kind=R,
+        combine="sum",
     ),
     Primitive(
-        "norm", ("x",), lambda x: np.float64(np.sqrt(np.sum(np.square(x)))), ("where(eq(out, 0), 0, x/out)",),
-        "Euclidean norm sqrt(sum(x**2))", kind=R, combine="norm",
-        convention="gradient 0 at x = 0 (PyTorch)", kink="eq(out, 0)",
+        "norm",
+        ("x",),
+        lambda x: np.float64(np.sqrt(np.sum(np.square(x)))),
+        ("where(eq(out, 0), 0, x/out)",),
+        "Euclidean norm sqrt(sum(x**2))",
+        kind=R,
+        combine="norm",
+        convention="gradient 0 at x = 0 (PyTorch)",
+        kink="eq(out, 0)",
     ),
 )
 
@@ -319,26 +382,37 @@ _add(
 # Losses (mean over elements, as PyTorch's default reduction).
 _add(
     Primitive(
-        "bce", ("p", "t"), _bce,
+        "bce",
+        ("p", "t"),
+        _bce,
         (
             f"where(ge(p, {BCE_EPS_TEXT})*le(p, 1 - {BCE_EPS_TEXT}), (p - t)/(p*(1 - p)), 0)/n",
             f"(log(1 - clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})) - log(clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})))/n",
         ),
         "binary cross-entropy of probability p against target t: p clamped to "
         f"[{BCE_EPS_TEXT}, 1-{BCE_EPS_TEXT}], then mean(-(t*log(p) + (1-t)*log(1-p)))",
-        kind=R, combine="mean",
+        kind=R,
+        combine="mean",
         convention="no gradient to p where the clamp is active (as torch.clamp)",
         kink=f"max(eq(p, {BCE_EPS_TEXT}), eq(p, 1 - {BCE_EPS_TEXT}))",
     ),
     Primitive(
-        "bce_with_logits", ("z", "t"), _bce_with_logits, ("(sigmoid(z) - t)/n", "-z/n"),
+        "bce_with_logits",
+        ("z", "t"),
+        _bce_with_logits,
+        ("(sigmoid(z) - t)/n", "-z/n"),
         "binary cross-entropy on logits z, i.e. bce(sigmoid(z), t) without the clamp, stable",
-        kind=R, combine="mean",
+        kind=R,
+        combine="mean",
     ),
     Primitive(
-        "mse", ("a", "b"), lambda a, b: np.float64(np.mean(np.square(np.subtract(a, b)))),
-        ("2*(a - b)/n", "-2*(a - b)/n"), "mean squared error mean((a - b)**2)",
-        kind=R, combine="mean",
+        "mse",
+        ("a", "b"),
+        lambda a, b: np.float64(np.mean(np.square(np.subtract(a, b)))),
+        ("2*(a - b)/n", "-2*(a - b)/n"),
+        "mean squared error mean((a - b)**2)",
+        kind=R,
+        combine="mean",
     ),
 )
 
@@ -346,7 +420,10 @@ _add(
 # Gradient control, array construction.
 _add(
     Primitive(
-        "detach", ("x",), lambda x: x, ("0",),
+        "detach",
+        ("x",),
+        lambda x: x,
+        ("0",),
         "the value of x, but no gradient flows through it (torch's .detach())",
         blocks_gradient=True,
     ),
@@ -354,11 +431,18 @@ _add(
 )
 _add(
     Primitive(
-        "linspace", ("a", "b", "n"), _linspace, ("0", "0", "0"),
-        "n evenly spaced numbers from a to b (constant arguments only)", kind="constant",
+        "linspace",
+        ("a", "b", "n"),
+        _linspace,
+        ("0", "0", "0"),
+        "n evenly spaced numbers from a to b (constant arguments only)",
+        kind="constant",
     ),
     Primitive(
-        "arange", ("a", "b", "step"), _arange, ("0", "0", "0"),
+        "arange",
+        ("a", "b", "step"),
+        _arange,
+        ("0", "0", "0"),
         "numbers from a up to (not including) b by step (constant arguments only)",
         kind="constant",
     ),
@@ -367,8 +451,17 @@ _add(
 # --------------------------------------------------------------------------
 # Internal helpers: the vector literal and the vocabulary of derivative rules.
 _add(
-    Primitive("vector", ("item",), _stack, ("1",), "[a, b, ...] literal", kind="vector", variadic=True, public=False),
-    Primitive("where", ("c", "a", "b"), _where, ("0", "1 - eq(c, 0)", "eq(c, 0)"), "a where c != 0 else b", public=False),
+    Primitive(
+        "vector", ("item",), _stack, ("1",), "[a, b, ...] literal", kind="vector", variadic=True, public=False
+    ),
+    Primitive(
+        "where",
+        ("c", "a", "b"),
+        _where,
+        ("0", "1 - eq(c, 0)", "eq(c, 0)"),
+        "a where c != 0 else b",
+        public=False,
+    ),
     Primitive("eq", ("a", "b"), _f(np.equal), ("0", "0"), "[a = b]", public=False),
     Primitive("lt", ("a", "b"), _f(np.less), ("0", "0"), "[a < b]", public=False),
     Primitive("le", ("a", "b"), _f(np.less_equal), ("0", "0"), "[a <= b]", public=False),
@@ -376,4 +469,3 @@ _add(
     Primitive("ge", ("a", "b"), _f(np.greater_equal), ("0", "0"), "[a >= b]", public=False),
     Primitive("prod_others", ("x",), _prod_others, ("0",), "product of the other elements", public=False),
 )
-

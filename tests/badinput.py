@@ -83,8 +83,15 @@ GENERATORS: dict[str, Callable[[int], str]] = {
     "vector_items": lambda n: "[" + ",".join(["1"] * n) + "]",
     "linspace_sums": lambda n: "+".join(["sum(linspace(0, 1, 9e6))"] * n),
     # forward mode: n dense tangents of ~240 MB alive at once (x has 1000 elements)
-    "dense_fanout": lambda n: "c = x + [" + ",".join(["[0]"] * 30) + "]\n"
-    + "\n".join(f"d{i} = c*{i + 1}" for i in range(n)) + "\nsum(" + "+".join(f"d{i}" for i in range(n)) + ")",
+    "dense_fanout": lambda n: (
+        "c = x + ["
+        + ",".join(["[0]"] * 30)
+        + "]\n"
+        + "\n".join(f"d{i} = c*{i + 1}" for i in range(n))
+        + "\nsum("
+        + "+".join(f"d{i}" for i in range(n))
+        + ")"
+    ),
 }
 
 
@@ -136,7 +143,9 @@ FILE_GENERATORS: dict[str, Callable[[], bytes]] = {
     "npy_empty": _saved(lambda np: np.zeros(0)),
     "npy_column_10k": _saved(lambda np: np.zeros((10_000, 1))),
     "npy_truncated": lambda: _npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000,), }", b"\0" * 80),
-    "npy_huge_shape": lambda: _npy("{'descr': '<f8', 'fortran_order': False, 'shape': (10**12,), }", b"\0" * 8),
+    "npy_huge_shape": lambda: _npy(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (10**12,), }", b"\0" * 8
+    ),
     "npy_huge_shape_literal": lambda: _npy(
         "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", b"\0" * 8
     ),
@@ -174,8 +183,27 @@ class Case:
 
 
 _KEYS = {
-    "name", "program", "program_hex", "gen", "n", "via", "command", "args", "args_hex", "argv", "stdin_hex",
-    "files", "binfiles", "env", "exit", "stderr", "stdout", "big", "long", "memory_mb", "timeout",
+    "name",
+    "program",
+    "program_hex",
+    "gen",
+    "n",
+    "via",
+    "command",
+    "args",
+    "args_hex",
+    "argv",
+    "stdin_hex",
+    "files",
+    "binfiles",
+    "env",
+    "exit",
+    "stderr",
+    "stdout",
+    "big",
+    "long",
+    "memory_mb",
+    "timeout",
 }
 
 
@@ -287,9 +315,15 @@ def _workdir(files: Mapping[str, bytes], where: Path | None) -> Iterator[None]:
         os.chdir(old)
 
 
-def run_inprocess(argv: Sequence[str], stdin: bytes = b"", *, cwd: Path | None = None,
-                  files: Mapping[str, bytes] | None = None, env: Mapping[str, str | None] | None = None,
-                  timeout: float = 30.0) -> Outcome:
+def run_inprocess(
+    argv: Sequence[str],
+    stdin: bytes = b"",
+    *,
+    cwd: Path | None = None,
+    files: Mapping[str, bytes] | None = None,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 30.0,
+) -> Outcome:
     """`gradcli ARGV...` as main() runs it, in this process."""
     from typer.testing import CliRunner
 
@@ -298,8 +332,11 @@ def run_inprocess(argv: Sequence[str], stdin: bytes = b"", *, cwd: Path | None =
     env = {"NO_COLOR": "1", "FORCE_COLOR": None, "COLUMNS": "100", **(env or {})}
     limits_env = {k: v for k, v in env.items() if k.startswith("GRADCLI_") and v is not None}
     code: int = 0
-    with _reloaded_limits(limits_env), _workdir(files or {}, cwd), \
-            CliRunner().isolation(input=stdin, env=env) as (out, err, _):
+    with (
+        _reloaded_limits(limits_env),
+        _workdir(files or {}, cwd),
+        CliRunner().isolation(input=stdin, env=env) as (out, err, _),
+    ):
         old_argv = sys.argv
         sys.argv = ["gradcli", *argv]
         # Python warnings would reach a real process's stderr (pytest would swallow them).
@@ -356,21 +393,38 @@ def _child_limits(memory_bytes: int) -> Callable[[], None]:
     return apply
 
 
-def run_subprocess(argv: Sequence[str], stdin: bytes = b"", *, cwd: Path | None = None,
-                   files: Mapping[str, bytes] | None = None, env: Mapping[str, str] | None = None,
-                   timeout: float = 60.0, address_space_mb: int = 6144) -> Outcome:
+def run_subprocess(
+    argv: Sequence[str],
+    stdin: bytes = b"",
+    *,
+    cwd: Path | None = None,
+    files: Mapping[str, bytes] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    address_space_mb: int = 6144,
+) -> Outcome:
     """`python -m gradcli ARGV...` in a child process with a time limit and RLIMIT_AS;
     the outcome carries the child's peak resident memory."""
     if cwd is not None:
         for name, data in (files or {}).items():
             (cwd / name).write_bytes(data)
-    child_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100", "OPENBLAS_NUM_THREADS": "1",
-                 "PYTHONUTF8": "0", **(env or {})}
+    child_env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "100",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONUTF8": "0",
+        **(env or {}),
+    }
     child_env.pop("FORCE_COLOR", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gradcli", *argv],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=cwd, env=child_env, preexec_fn=_child_limits(address_space_mb * 2**20),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=child_env,
+        preexec_fn=_child_limits(address_space_mb * 2**20),
     )
     chunks: dict[str, bytes] = {}
 
@@ -388,9 +442,11 @@ def run_subprocess(argv: Sequence[str], stdin: bytes = b"", *, cwd: Path | None 
         with stream:
             chunks[name] = stream.read()
 
-    threads = [threading.Thread(target=pump_in),
-               threading.Thread(target=pump_out, args=("out", proc.stdout)),
-               threading.Thread(target=pump_out, args=("err", proc.stderr))]
+    threads = [
+        threading.Thread(target=pump_in),
+        threading.Thread(target=pump_out, args=("out", proc.stdout)),
+        threading.Thread(target=pump_out, args=("err", proc.stderr)),
+    ]
     for t in threads:
         t.start()
     timer = threading.Timer(timeout, proc.kill)
@@ -405,8 +461,9 @@ def run_subprocess(argv: Sequence[str], stdin: bytes = b"", *, cwd: Path | None 
     stderr = chunks.get("err", b"").decode("utf-8", "replace")
     if proc.returncode == -signal.SIGKILL:
         stderr += f"\n[killed after the {timeout} s time limit]"
-    return Outcome(proc.returncode, chunks.get("out", b"").decode("utf-8", "replace"), stderr,
-                   usage.ru_maxrss / 1024)
+    return Outcome(
+        proc.returncode, chunks.get("out", b"").decode("utf-8", "replace"), stderr, usage.ru_maxrss / 1024
+    )
 
 
 def check_outcome(case: Case, got: Outcome) -> None:
@@ -455,8 +512,9 @@ def batch_main() -> None:
         case = build_case(raw)
         count += 1
         with tempfile.TemporaryDirectory() as tmp:
-            got = run_inprocess(case.argv, case.stdin, cwd=Path(tmp), files=case.files, env=case.env,
-                                timeout=case.timeout)
+            got = run_inprocess(
+                case.argv, case.stdin, cwd=Path(tmp), files=case.files, env=case.env, timeout=case.timeout
+            )
             try:
                 check_outcome(case, got)
                 assert not (Path(tmp) / "PWNED").exists(), case.id

@@ -21,8 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     out = tmp_path_factory.mktemp("bench") / "results.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     return json.loads(out.read_text(encoding="utf-8"), parse_constant=_no_constants), proc.stdout
@@ -120,8 +124,14 @@ def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
     assert correctness["met"] is True
     for t in results["targets"]:
         assert t["met"] in (True, False) and t["kind"] in ("at most", "at least")
-    for title in ("1. cold start", "2. gradient of mean(sin(x**2))", "2. peak memory", "3. scaling",
-                  "4. parse throughput", "targets"):
+    for title in (
+        "1. cold start",
+        "2. gradient of mean(sin(x**2))",
+        "2. peak memory",
+        "3. scaling",
+        "4. parse throughput",
+        "targets",
+    ):
         assert title in table
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradcli.cli import human as render
 from gradcli.bindings import parse_binding, read_program
+from gradcli.cli import human as render
 from gradcli.errors import BindingError, GradcliError, LimitError, ParseError
 
 # --------------------------------------------------------------------------

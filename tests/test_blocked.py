@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcli import compile
-from gradcli.engine import blocked
 from gradcli.api import Compiled
+from gradcli.engine import blocked
 
 PROGRAMS = [
     "mean(sin(x**2))",
@@ -40,7 +40,9 @@ def _point(f: Compiled, n: int, seed: int = 0) -> dict[str, object]:
 
 @pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize("program", PROGRAMS)
-def test_blocked_modes_agree_with_whole_array_reverse_mode(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocked_modes_agree_with_whole_array_reverse_mode(
+    program: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = compile(program)
     pt = _point(f, 1000)
     inputs = {k: np.asarray(v, dtype=float) for k, v in pt.items()}

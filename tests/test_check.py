@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from gradcli.engine import rules
 from gradcli.check.verdict import (
     DETACH,
     FAIL,
@@ -36,6 +35,7 @@ from gradcli.check.verdict import (
     run,
 )
 from gradcli.cli.app import app
+from gradcli.engine import rules
 from gradcli.errors import BindingError
 from gradcli.limits import LIMITS
 from gradcli.primitives import PRIMITIVES
@@ -53,7 +53,9 @@ def cli(*args: str) -> Result:
 
 
 def check(program: str, manual: Any = (), **kwargs: Any) -> CheckResult:
-    at = {k: v for k, v in kwargs.items() if k not in ("wrt", "rtol", "atol", "expect_value", "expect_gradient")}
+    at = {
+        k: v for k, v in kwargs.items() if k not in ("wrt", "rtol", "atol", "expect_value", "expect_gradient")
+    }
     opts = {k: v for k, v in kwargs.items() if k not in at}
     if isinstance(manual, str):
         manual = [parse_manual(manual)]
@@ -140,14 +142,17 @@ def test_wrong_manual_at_a_kink_still_fails() -> None:
     assert r.rows[0].reasons == {0: ["manual"]}
 
 
-@pytest.mark.parametrize(("program", "x", "grad"), [
-    ("abs(x)", 0.0, 0.0),
-    ("max(x, 2)", 2.0, 0.5),  # ties split 0.5/0.5
-    ("min(x, 2)", 2.0, 0.5),
-    ("clamp(x, 0, 1)", 1.0, 1.0),  # the gradient passes at the bounds
-    ("clamp(x, 0, 1)", 0.0, 1.0),
-    ("sign(x)", 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    ("program", "x", "grad"),
+    [
+        ("abs(x)", 0.0, 0.0),
+        ("max(x, 2)", 2.0, 0.5),  # ties split 0.5/0.5
+        ("min(x, 2)", 2.0, 0.5),
+        ("clamp(x, 0, 1)", 1.0, 1.0),  # the gradient passes at the bounds
+        ("clamp(x, 0, 1)", 0.0, 1.0),
+        ("sign(x)", 0.0, 0.0),
+    ],
+)
 def test_kinks_from_the_primitive_table(program: str, x: float, grad: float) -> None:
     r = check(program, x=x)
     assert r.passed
@@ -312,8 +317,14 @@ def test_environment_has_inputs_intermediates_and_aliases() -> None:
     spec = CheckSpec("z = 2*x; q = z; c = pi; k = 3; z + q + c + k + y", {"x": 1.0, "y": 5.0})
     prep = prepare(spec)
     env = environment(prep.compiled.graph, prep.vals)
-    assert {k: float(v) for k, v in env.items()} == {"x": 1.0, "y": 5.0, "z": 2.0, "q": 2.0,
-                                                      "c": math.pi, "k": 3.0}
+    assert {k: float(v) for k, v in env.items()} == {
+        "x": 1.0,
+        "y": 5.0,
+        "z": 2.0,
+        "q": 2.0,
+        "c": math.pi,
+        "k": 3.0,
+    }
 
 
 def test_parse_manual() -> None:
@@ -324,20 +335,23 @@ def test_parse_manual() -> None:
         parse_manual("2*x: 3")
 
 
-@pytest.mark.parametrize(("spec", "field", "words"), [
-    (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[(None, "y")]), "manual", "ambiguous"),
-    (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[("z", "y")]), "manual.z", "not an input"),
-    (CheckSpec("x*y", {"x": 1, "y": 2}, wrt="x", manual=[("y", "x")]), "manual.y", "not in --wrt"),
-    (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[("x", "q")]), "manual.x", "'q'"),
-    (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[("x", "y"), ("x", "y")]), "manual.x", "two manual"),
-    (CheckSpec("x", {"x": [1.0, 2.0]}, manual=[("x", "[1, 2, 3]")]), "manual.x", "shape"),
-    (CheckSpec("x", {"x": 1.0}, manual=[("x", "sin(")]), "manual.x", "manual formula"),
-    (CheckSpec("sin(x", {"x": 1.0}), "program", "end of input"),
-    (CheckSpec("x*y", {"x": 1.0}), "at", "missing input: y"),
-    (CheckSpec("x", {"x": 1.0}, wrt="q"), "wrt", "'q'"),
-    (CheckSpec("x", {"x": 1.0}, expect_gradient={"y": 1}), "expect.gradient.y", "not checked"),
-    (CheckSpec("x", {"x": [1.0, 2.0]}, expect_gradient={"x": [1, 2, 3]}), "expect.gradient.x", "shape"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[(None, "y")]), "manual", "ambiguous"),
+        (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[("z", "y")]), "manual.z", "not an input"),
+        (CheckSpec("x*y", {"x": 1, "y": 2}, wrt="x", manual=[("y", "x")]), "manual.y", "not in --wrt"),
+        (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[("x", "q")]), "manual.x", "'q'"),
+        (CheckSpec("x*y", {"x": 1, "y": 2}, manual=[("x", "y"), ("x", "y")]), "manual.x", "two manual"),
+        (CheckSpec("x", {"x": [1.0, 2.0]}, manual=[("x", "[1, 2, 3]")]), "manual.x", "shape"),
+        (CheckSpec("x", {"x": 1.0}, manual=[("x", "sin(")]), "manual.x", "manual formula"),
+        (CheckSpec("sin(x", {"x": 1.0}), "program", "end of input"),
+        (CheckSpec("x*y", {"x": 1.0}), "at", "missing input: y"),
+        (CheckSpec("x", {"x": 1.0}, wrt="q"), "wrt", "'q'"),
+        (CheckSpec("x", {"x": 1.0}, expect_gradient={"y": 1}), "expect.gradient.y", "not checked"),
+        (CheckSpec("x", {"x": [1.0, 2.0]}, expect_gradient={"x": [1, 2, 3]}), "expect.gradient.x", "shape"),
+    ],
+)
 def test_input_errors_name_their_field(spec: CheckSpec, field: str, words: str) -> None:
     with pytest.raises(CheckInputError) as info:
         prepare(spec)
@@ -378,8 +392,19 @@ def test_cli_issue_example_with_the_wrong_formula_exits_1_and_shows_where() -> N
 
 
 def test_cli_notebook_example() -> None:
-    result = cli(NOTEBOOK, "x=6.7", "y=0", "w=1", "b=0", "--wrt", "w,b",
-                 "--manual", "w:(p - y)/(p*(1-p)) * p*(1-p) * x", "--manual", "b:(p - y)/(p*(1-p)) * p*(1-p)")
+    result = cli(
+        NOTEBOOK,
+        "x=6.7",
+        "y=0",
+        "w=1",
+        "b=0",
+        "--wrt",
+        "w,b",
+        "--manual",
+        "w:(p - y)/(p*(1-p)) * p*(1-p) * x",
+        "--manual",
+        "b:(p - y)/(p*(1-p)) * p*(1-p)",
+    )
     assert result.exit_code == 0, (result.stdout, result.stderr)
     rows = [line.split() for line in result.stdout.splitlines() if line[:2] in ("w ", "b ")]
     assert [r[0] for r in rows] == ["w", "b"] and all(r[-1] == "ok" for r in rows)
@@ -478,15 +503,18 @@ def test_cli_plain_output_when_piped() -> None:
     assert all(line == line.rstrip() for line in out.splitlines())
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    ((), "nothing to check"),
-    (("--spec", "examples/checks.toml", "x=1"), "give no PROGRAM"),
-    (("x*y", "x=1", "y=2", "--manual", "2"), "ambiguous"),
-    (("x", "x=1", "--manual", "q:1"), "not an input"),
-    (("x", "x=1", "--manual", "cs(x)"), "unknown function 'cs'"),
-    (("x", "--manual", "1"), "missing input: x"),
-    (("x", "x=1", "--spec", "nope.toml"), "give no PROGRAM"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), "nothing to check"),
+        (("--spec", "examples/checks.toml", "x=1"), "give no PROGRAM"),
+        (("x*y", "x=1", "y=2", "--manual", "2"), "ambiguous"),
+        (("x", "x=1", "--manual", "q:1"), "not an input"),
+        (("x", "x=1", "--manual", "cs(x)"), "unknown function 'cs'"),
+        (("x", "--manual", "1"), "missing input: x"),
+        (("x", "x=1", "--spec", "nope.toml"), "give no PROGRAM"),
+    ],
+)
 def test_cli_usage_errors_exit_2(args: tuple[str, ...], words: str) -> None:
     result = cli(*args)
     assert result.exit_code == 2, (result.stdout, result.stderr)
@@ -533,8 +561,11 @@ def test_cli_arrays_two_dimensional_and_empty() -> None:
     result = cli("sum(x*y)", "x=[[1,2],[3,4]]", "y=[1,2]", "--manual", "y:[4, 6]")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "at     x = [[1, 2], [3, 4]], y = [1, 2]" in result.stdout
-    rows = {cells[0]: cells for line in result.stdout.splitlines()
-            if (cells := re.split(r"\s{2,}", line))[0].startswith(("x[", "y["))}
+    rows = {
+        cells[0]: cells
+        for line in result.stdout.splitlines()
+        if (cells := re.split(r"\s{2,}", line))[0].startswith(("x[", "y["))
+    }
     # d/dx[i, j] = y[j]; d/dy[j] = x[0, j] + x[1, j].
     reverse = {k: float(v[1]) for k, v in rows.items()}
     assert reverse == {"x[0, 0]": 1, "x[0, 1]": 2, "x[1, 0]": 1, "x[1, 1]": 2, "y[0]": 4, "y[1]": 6}
@@ -542,13 +573,15 @@ def test_cli_arrays_two_dimensional_and_empty() -> None:
     assert empty.exit_code == 0 and "skipped" not in empty.stdout
 
 
-def test_check_judges_the_blocked_evaluator_that_grad_uses_for_big_arrays(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_judges_the_blocked_evaluator_that_grad_uses_for_big_arrays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Big element-wise-then-reduce programs go through gradcli/blocked.py in `grad`; `check`
     # must judge those same numbers. A wrong blocked result must fail the check.
     import numpy as np
 
-    from gradcli.engine import blocked
     from gradcli.check.verdict import CheckSpec, run
+    from gradcli.engine import blocked
 
     monkeypatch.setattr(blocked, "BLOCK", 64)
     monkeypatch.setattr(blocked, "MIN_ELEMENTS", 100)

@@ -63,10 +63,16 @@ def test_example_values_are_the_hand_derived_ones() -> None:
     _, prepared = load(str(EXAMPLE))
     by_name = {p.spec.name: p for p in prepared}
     assert float(by_name["sine of a square"].expect_value) == pytest.approx(math.sin(9), rel=1e-15)
-    assert float(by_name["sine of a square"].expect_gradient["x"]) == pytest.approx(6 * math.cos(9), rel=1e-15)
+    assert float(by_name["sine of a square"].expect_gradient["x"]) == pytest.approx(
+        6 * math.cos(9), rel=1e-15
+    )
     p = 1 / (1 + math.exp(-6.7))
-    assert float(by_name["logistic regression by hand"].expect_value) == pytest.approx(-math.log(1 - p), rel=1e-12)
-    assert list(by_name["mean of squares"].expect_gradient["x"]) == pytest.approx([2 / 3, 4 / 3, 2.0], rel=1e-15)
+    assert float(by_name["logistic regression by hand"].expect_value) == pytest.approx(
+        -math.log(1 - p), rel=1e-12
+    )
+    assert list(by_name["mean of squares"].expect_gradient["x"]) == pytest.approx(
+        [2 / 3, 4 / 3, 2.0], rel=1e-15
+    )
     assert by_name["logistic regression by hand"].wrt == ["w", "b"]
     assert float(by_name["angle in radians"].inputs["t"]) == pytest.approx(math.pi / 3, rel=1e-15)
 
@@ -163,7 +169,9 @@ def test_failing_file_github_annotations(failing: Path) -> None:
     assert result.exit_code == 1
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
     assert len(annotations) == 3  # one problem in each failed check
-    pattern = re.compile(r"::error file=(?P<file>[^,]+),line=(?P<line>\d+),title=(?P<title>[^:]+)::(?P<msg>.+)")
+    pattern = re.compile(
+        r"::error file=(?P<file>[^,]+),line=(?P<line>\d+),title=(?P<title>[^:]+)::(?P<msg>.+)"
+    )
     parsed = [pattern.fullmatch(a) for a in annotations]
     assert all(parsed)
     assert {m.group("file") for m in parsed if m} == {str(failing)}
@@ -174,8 +182,10 @@ def test_failing_file_github_annotations(failing: Path) -> None:
 
 def test_github_escaping(tmp_path: Path) -> None:
     path = tmp_path / "a,b:c.toml"
-    path.write_text('[[check]]\nname = "50% off, really: yes"\nprogram = "x"\nat = { x = 1 }\n'
-                    'manual = { x = "2" }\n', encoding="utf-8")
+    path.write_text(
+        '[[check]]\nname = "50% off, really: yes"\nprogram = "x"\nat = { x = 1 }\nmanual = { x = "2" }\n',
+        encoding="utf-8",
+    )
     out = cli("--spec", str(path), "--format", "github").stdout
     (line,) = [x for x in out.splitlines() if x.startswith("::error")]
     assert "a%2Cb%3Ac.toml" in line and "title=gradcli check 50%25 off%2C really%3A yes::" in line
@@ -193,9 +203,12 @@ def test_failing_file_json_lines(failing: Path) -> None:
 
 def test_cli_tolerances_apply_to_checks_without_their_own(tmp_path: Path) -> None:
     path = tmp_path / "t.toml"
-    path.write_text('[[check]]\nname = "a"\nprogram = "x**2"\nat = { x = 3 }\nmanual = { x = "6.0000001" }\n'
-                    '[[check]]\nname = "b"\nprogram = "x**2"\nat = { x = 3 }\nmanual = { x = "6.0000001" }\n'
-                    'rtol = 1e-12\n', encoding="utf-8")
+    path.write_text(
+        '[[check]]\nname = "a"\nprogram = "x**2"\nat = { x = 3 }\nmanual = { x = "6.0000001" }\n'
+        '[[check]]\nname = "b"\nprogram = "x**2"\nat = { x = 3 }\nmanual = { x = "6.0000001" }\n'
+        "rtol = 1e-12\n",
+        encoding="utf-8",
+    )
     assert cli("--spec", str(path)).exit_code == 1
     result = cli("--spec", str(path), "--rtol", "1e-6", "--json")
     assert [json.loads(line)["passed"] for line in result.stdout.splitlines()] == [True, False]
@@ -206,7 +219,9 @@ def test_at_files_are_relative_to_the_spec_file(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "sub" / "x.txt").write_text("1 2 3\n", encoding="utf-8")
     (tmp_path / "sub" / "prog.txt").write_text("mean(x**2)\n", encoding="utf-8")
     (tmp_path / "sub" / "c.toml").write_text(
-        '[[check]]\nprogram = "@prog.txt"\nat = { x = "@x.txt" }\nmanual = { x = "2*x/3" }\n', encoding="utf-8")
+        '[[check]]\nprogram = "@prog.txt"\nat = { x = "@x.txt" }\nmanual = { x = "2*x/3" }\n',
+        encoding="utf-8",
+    )
     monkeypatch.chdir(tmp_path)
     result = cli("--spec", "sub/c.toml", "--json")
     assert result.exit_code == 0, (result.stdout, result.stderr)
@@ -222,9 +237,9 @@ INVALID = [
     # (text, line, key or None, words)
     ('[[check]\nprogram = "x"\n', 1, None, "invalid TOML"),
     ('[[check]]\nprogram = "x\nat = {}\n', 2, None, "invalid TOML"),
-    ('x = 1\n', 1, "x", "unknown top-level key"),
+    ("x = 1\n", 1, "x", "unknown top-level key"),
     ("", 1, "check", "no [[check]] tables"),
-    ('# only a comment\n[tool]\n', 2, "tool", "unknown top-level key"),
+    ("# only a comment\n[tool]\n", 2, "tool", "unknown top-level key"),
     ('[[check]]\nname = "a"\nprogramm = "sin(x)"\n', 3, "programm", "did you mean 'program'"),
     ('[[check]]\nname = "a"\nat = { x = 1 }\n', 1, None, "'program' is missing"),
     ('[[check]]\nname = 3\nprogram = "x"\n', 2, "name", "must be a string"),
@@ -237,39 +252,103 @@ INVALID = [
     ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat.x = "[1, 2"\n', 4, "at.x", "end of input"),
     ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nwrt = 3\n', 5, "wrt", "list of input names"),
     ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nwrt = ["q"]\n', 5, "wrt", "'q'"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nmanual = "cos(x)"\n', 5, "manual",
-     "table of input -> formula"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.manual]\nx = 2\n', 6, "manual.x",
-     "formula in a string"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.manual]\n\nx = "cos(q)"\n', 7,
-     "manual.x", "uses 'q'"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nmanual.y = "cos(x)"\n', 5, "manual.y",
-     "not an input"),
-    ('[[check]]\nname = "a"\nprogram = "x*y"\nat = { x = 1, y = 2 }\nwrt = "x"\nmanual = { y = "x" }\n', 6,
-     "manual.y", "not in --wrt"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nexpect = 3\n', 5, "expect",
-     "value and/or gradient"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.expect]\nvalu = 3\n', 6,
-     "expect.valu", "did you mean 'value'"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nexpect.value = "big"\n', 5, "expect.value",
-     "number or an array"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.expect.gradient]\nx = [1, 2]\n', 6,
-     "expect.gradient.x", "shape"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nexpect = { gradient = { z = 1 } }\n', 5,
-     "expect.gradient.z", "not checked"),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nmanual = "cos(x)"\n',
+        5,
+        "manual",
+        "table of input -> formula",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.manual]\nx = 2\n',
+        6,
+        "manual.x",
+        "formula in a string",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.manual]\n\nx = "cos(q)"\n',
+        7,
+        "manual.x",
+        "uses 'q'",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nmanual.y = "cos(x)"\n',
+        5,
+        "manual.y",
+        "not an input",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "x*y"\nat = { x = 1, y = 2 }\nwrt = "x"\nmanual = { y = "x" }\n',
+        6,
+        "manual.y",
+        "not in --wrt",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nexpect = 3\n',
+        5,
+        "expect",
+        "value and/or gradient",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.expect]\nvalu = 3\n',
+        6,
+        "expect.valu",
+        "did you mean 'value'",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nexpect.value = "big"\n',
+        5,
+        "expect.value",
+        "number or an array",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\n[check.expect.gradient]\nx = [1, 2]\n',
+        6,
+        "expect.gradient.x",
+        "shape",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nexpect = { gradient = { z = 1 } }\n',
+        5,
+        "expect.gradient.z",
+        "not checked",
+    ),
     ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\nrtol = -1\n', 5, "rtol", "non-negative"),
-    ('[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\natol = "small"\n', 5, "atol", "non-negative"),
-    ('[[check]]\nname = "a"\nprogram = "x"\nat = { x = 1 }\n\n[[check]]\nname = "a"\nprogram = "x"\n'
-     'at = { x = 2 }\n', 7, "name", "also used by the check on line 1"),
+    (
+        '[[check]]\nname = "a"\nprogram = "sin(x)"\nat = { x = 1 }\natol = "small"\n',
+        5,
+        "atol",
+        "non-negative",
+    ),
+    (
+        '[[check]]\nname = "a"\nprogram = "x"\nat = { x = 1 }\n\n[[check]]\nname = "a"\nprogram = "x"\n'
+        "at = { x = 2 }\n",
+        7,
+        "name",
+        "also used by the check on line 1",
+    ),
     # A name titles the table and the JUnit case: no escape sequences for the terminal.
-    ('[[check]]\nname = "a\\u001b[2Jb"\nprogram = "x"\nat = { x = 1 }\n', 2, "name",
-     "must not contain control characters"),
+    (
+        '[[check]]\nname = "a\\u001b[2Jb"\nprogram = "x"\nat = { x = 1 }\n',
+        2,
+        "name",
+        "must not contain control characters",
+    ),
     # The second check is the bad one: the line is found in its own block.
-    ('[[check]]\nname = "a"\nprogram = "x"\nat = { x = 1 }\n\n[[check]]\nname = "b"\nprogram = "x"\n'
-     'at = { x = 1 }\nmanual = { x = "1 +" }\n', 10, "manual.x", "end of input"),
+    (
+        '[[check]]\nname = "a"\nprogram = "x"\nat = { x = 1 }\n\n[[check]]\nname = "b"\nprogram = "x"\n'
+        'at = { x = 1 }\nmanual = { x = "1 +" }\n',
+        10,
+        "manual.x",
+        "end of input",
+    ),
     # A multi-line program whose text looks like TOML does not confuse the line finder.
-    ('[[check]]\nname = "a"\nprogram = """\nmanual = 1\n[[check]]\n"""\nat = { check = 1 }\n'
-     'manual = { check = "q" }\n', 8, "manual.check", "uses 'q'"),
+    (
+        '[[check]]\nname = "a"\nprogram = """\nmanual = 1\n[[check]]\n"""\nat = { check = 1 }\n'
+        'manual = { check = "q" }\n',
+        8,
+        "manual.check",
+        "uses 'q'",
+    ),
 ]
 
 

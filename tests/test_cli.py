@@ -134,7 +134,9 @@ def test_modes_against_finite_differences(mode: str) -> None:
     assert obj["mode"] == mode
     point = {"x": [0.5, -1.0, 2.0], "w": 1.3}
     for name in ("x", "w"):
-        assert np.allclose(obj["gradient"][name], numeric_gradient(program, point, name), rtol=1e-7, atol=1e-9)
+        assert np.allclose(
+            obj["gradient"][name], numeric_gradient(program, point, name), rtol=1e-7, atol=1e-9
+        )
 
 
 def test_mode_both_agrees() -> None:
@@ -164,8 +166,11 @@ def test_mode_both_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None
     assert "disagree" in result.stderr and "'x'" in result.stderr
     assert "Traceback" not in result.stderr
     # A difference at the level of rounding is agreement.
-    monkeypatch.setattr(gradcli.engine.forward, "gradients",
-                        lambda *a, **k: {n: v * (1 + 1e-14) for n, v in real(*a, **k).items()})
+    monkeypatch.setattr(
+        gradcli.engine.forward,
+        "gradients",
+        lambda *a, **k: {n: v * (1 + 1e-14) for n, v in real(*a, **k).items()},
+    )
     assert run("grad", "x**3", "x=2", "--mode", "both").exit_code == 0
 
 
@@ -629,12 +634,20 @@ def test_command_help(name: str, flag: str) -> None:
 # The installed command and python -m gradcli.
 
 
-def _subprocess(*args: str, env: dict[str, str] | None = None,
-                encoding: str = "utf-8") -> subprocess.CompletedProcess[str]:
+def _subprocess(
+    *args: str, env: dict[str, str] | None = None, encoding: str = "utf-8"
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    return subprocess.run([sys.executable, "-m", "gradcli", *args], capture_output=True, text=True,
-                          env={**full, **(env or {})}, encoding=encoding, errors="replace", timeout=60,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gradcli", *args],
+        capture_output=True,
+        text=True,
+        env={**full, **(env or {})},
+        encoding=encoding,
+        errors="replace",
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1"])

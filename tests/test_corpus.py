@@ -53,8 +53,9 @@ def _long_only(raw: dict[str, Any]) -> None:
 def test_small_case(raw: dict[str, Any], tmp_path: Path) -> None:
     _long_only(raw)
     case = build_case(raw)
-    got = run_inprocess(case.argv, case.stdin, cwd=tmp_path, files=case.files, env=case.env,
-                        timeout=case.timeout)
+    got = run_inprocess(
+        case.argv, case.stdin, cwd=tmp_path, files=case.files, env=case.env, timeout=case.timeout
+    )
     check_outcome(case, got)
     assert not (tmp_path / "PWNED").exists(), case.id
 
@@ -64,8 +65,15 @@ def test_small_case(raw: dict[str, Any], tmp_path: Path) -> None:
 def test_big_case(raw: dict[str, Any], tmp_path: Path) -> None:
     _long_only(raw)
     case = build_case(raw)
-    got = run_subprocess(case.argv, case.stdin, cwd=tmp_path, files=case.files, env=case.env,
-                         timeout=case.timeout, address_space_mb=2 * case.memory_mb + 4096)
+    got = run_subprocess(
+        case.argv,
+        case.stdin,
+        cwd=tmp_path,
+        files=case.files,
+        env=case.env,
+        timeout=case.timeout,
+        address_space_mb=2 * case.memory_mb + 4096,
+    )
     check_outcome(case, got)
     assert got.peak_rss_mb is not None and got.peak_rss_mb <= case.memory_mb, (
         f"{case.id}: peak memory {got.peak_rss_mb:.0f} MB, bound {case.memory_mb} MB"
@@ -79,7 +87,10 @@ def test_small_cases_in_one_memory_bounded_process() -> None:
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import badinput; badinput.batch_main()"
     limit = 4096 * 2**20
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
     )
@@ -118,8 +129,19 @@ def test_corpus_size_and_categories() -> None:
     assert sum(ids.values()) >= 200
     assert [i for i, n in ids.items() if n > 1] == []
     categories = {path.stem for path in CORPUS.glob("*.toml")}
-    assert {"syntax", "names", "arity", "shapes", "bindings", "injection", "nesting", "size",
-            "numbers", "arrays", "domain"} <= categories
+    assert {
+        "syntax",
+        "names",
+        "arity",
+        "shapes",
+        "bindings",
+        "injection",
+        "nesting",
+        "size",
+        "numbers",
+        "arrays",
+        "domain",
+    } <= categories
     for raw in RAW:
         assert isinstance(raw["exit"], int) and raw["exit"] in (0, 1, 2), raw["name"]
 

@@ -84,8 +84,12 @@ def test_function_used_as_value_and_constant_called() -> None:
 
 @pytest.mark.parametrize(
     ("program", "expected"),
-    [("sin(x, x)", "takes 1 argument, got 2"), ("clamp(x, 1)", "takes 3 arguments, got 2"),
-     ("max(x)", "takes 2 arguments, got 1"), ("sum()", "takes 1 argument, got 0")],
+    [
+        ("sin(x, x)", "takes 1 argument, got 2"),
+        ("clamp(x, 1)", "takes 3 arguments, got 2"),
+        ("max(x)", "takes 2 arguments, got 1"),
+        ("sum()", "takes 1 argument, got 0"),
+    ],
 )
 def test_arity(program: str, expected: str) -> None:
     err = _error(program, x=1.0)

@@ -17,7 +17,9 @@ def _agree(program: str, point: dict[str, object], rtol: float = 1e-7) -> None:
     fwd = grad(program, point, mode="forward")
     for name in rev.gradient:
         np.testing.assert_allclose(fwd.gradient[name], rev.gradient[name], rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(rev.gradient[name], numeric_gradient(program, point, name), rtol=rtol, atol=1e-8)
+        np.testing.assert_allclose(
+            rev.gradient[name], numeric_gradient(program, point, name), rtol=rtol, atol=1e-8
+        )
 
 
 def test_broadcast_scalar_with_vector() -> None:

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
-from gradcli.check import tolerance
 from gradcli.api import grad
+from gradcli.check import tolerance
 from gradcli.cli.app import app
 from gradcli.explain.model import Explanation, explain
 from gradcli.explain.render import as_json, export, markdown, table_text
-from gradcli.output.jsondata import dumps
 from gradcli.lang.printer import rule_text
+from gradcli.output.jsondata import dumps
 
 TUTORIAL = "z = w*x + b; p = sigmoid(z); bce(p, y)"
 DIRECT = "bce(sigmoid(w*x+b), y)"
@@ -318,7 +318,7 @@ def test_forward_mode_tangent_tables_exactly() -> None:
     text = table_text(e, width=100)
     assert FORWARD_MODE_TANGENTS in text
     assert "Backward pass" not in text
-    assert text.endswith(TUTORIAL_TABLES[TUTORIAL_TABLES.index("The chain rule"):])
+    assert text.endswith(TUTORIAL_TABLES[TUTORIAL_TABLES.index("The chain rule") :])
     tangents = {t.seed: t for t in e.tangents}
     reported = grad(TUTORIAL, POINT, wrt="w,b", mode="forward").gradient
     for seed in ("w", "b"):
@@ -352,7 +352,9 @@ def _programs(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         if draw(st.booleans()):
             expr = draw(st.sampled_from(_UNARY)).format(draw(st.sampled_from(terms)))
         else:
-            expr = draw(st.sampled_from(_BINARY)).format(draw(st.sampled_from(terms)), draw(st.sampled_from(terms)))
+            expr = draw(st.sampled_from(_BINARY)).format(
+                draw(st.sampled_from(terms)), draw(st.sampled_from(terms))
+            )
         statements.append(f"v{i} = {expr}")
         terms.append(f"v{i}")
     last = " * ".join(draw(st.lists(st.sampled_from(terms), min_size=1, max_size=3)))
@@ -471,8 +473,17 @@ def test_json_arrays_nan_and_elision() -> None:
     obj = json.loads(dumps(as_json(explain("log(x)", {"x": [-1.0, 1.0]}), max_rows=1)))
     assert obj["value"] == [None, 0.0]  # log(-1) is NaN: null, with a warning
     assert "value has NaN or infinite elements; written as null" in obj["warnings"]
-    assert obj["forward"] == [{"step": 1, "node": "x", "source": "x", "operation": "input", "inputs": [],
-                               "shape": [2], "value": [-1.0, 1.0]}]
+    assert obj["forward"] == [
+        {
+            "step": 1,
+            "node": "x",
+            "source": "x",
+            "operation": "input",
+            "inputs": [],
+            "shape": [2],
+            "value": [-1.0, 1.0],
+        }
+    ]
     assert obj["elided"] == {"forward": 1, "backward": 1}  # 2 rows each; the chain has 1 input
     assert [r["node"] for r in obj["backward"]] == ["L"]
     assert obj["chains"][0]["sum"] == [-1.0, 1.0]  # d log(x)/dx = 1/x
@@ -510,11 +521,25 @@ def test_max_rows_elides_the_middle_and_says_so() -> None:
     text = table_text(e, width=100, max_rows=6)
     forward = text.split("\n\n")[0].splitlines()
     assert [line.split()[:2] for line in forward[2:9]] == [
-        ["1", "x"], ["2", "a0"], ["3", "a1"], ["…", "…"], ["29", "a27"], ["30", "a28"], ["31", "a29"]]
+        ["1", "x"],
+        ["2", "a0"],
+        ["3", "a1"],
+        ["…", "…"],
+        ["29", "a27"],
+        ["30", "a28"],
+        ["31", "a29"],
+    ]
     assert forward[9] == "note: 25 of 31 nodes not shown (--max-rows 6; --max-rows 0 shows all)"
     backward = text.split("\n\n")[1].splitlines()
     assert [line.split()[:2] for line in backward[3:10]] == [
-        ["31", "a29"], ["30", "a28"], ["29", "a27"], ["…", "…"], ["3", "a1"], ["2", "a0"], ["1", "x"]]
+        ["31", "a29"],
+        ["30", "a28"],
+        ["29", "a27"],
+        ["…", "…"],
+        ["3", "a1"],
+        ["2", "a0"],
+        ["1", "x"],
+    ]
     assert backward[-1] == "note: 25 of 31 nodes not shown (--max-rows 6; --max-rows 0 shows all)"
     assert "not shown" not in table_text(e, width=100, max_rows=0)
     # The chain is still complete: one path of 30 factors, shown with its middle elided.
@@ -630,14 +655,17 @@ def test_cli_explain_options() -> None:
     assert leading_minus.exit_code == 0 and "∂L/∂x = ∂L/∂(x**2) · ∂(x**2)/∂x" in leading_minus.stdout
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (("sin(", "x=1"), "syntax error"),
-    (("x*y", "x=1"), "missing input: y"),
-    (("x**2", "x=1", "--wrt", "q"), "cannot differentiate with respect to 'q'"),
-    (("x**2", "x=1", "--export", "out.png"), "cannot export"),
-    (("x**2", "x=1", "--format", "yaml"), "Invalid value"),
-    (("x**2", "x=1", "--max-rows", "-1"), "Invalid value"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("sin(", "x=1"), "syntax error"),
+        (("x*y", "x=1"), "missing input: y"),
+        (("x**2", "x=1", "--wrt", "q"), "cannot differentiate with respect to 'q'"),
+        (("x**2", "x=1", "--export", "out.png"), "cannot export"),
+        (("x**2", "x=1", "--format", "yaml"), "Invalid value"),
+        (("x**2", "x=1", "--max-rows", "-1"), "Invalid value"),
+    ],
+)
 def test_cli_explain_errors_exit_2(args: tuple[str, ...], fragment: str) -> None:
     result = run("explain", *args)
     assert result.exit_code == 2, (result.stdout, result.stderr)
@@ -650,7 +678,7 @@ def test_grad_explain_prints_the_tables_after_the_usual_output() -> None:
     both = run("grad", *TUTORIAL_ARGS, "--explain")
     assert both.exit_code == 0
     assert both.stdout.startswith(plain.stdout)
-    assert both.stdout[len(plain.stdout):] == "\n" + TUTORIAL_TABLES
+    assert both.stdout[len(plain.stdout) :] == "\n" + TUTORIAL_TABLES
 
 
 def test_grad_explain_json_is_one_object() -> None:

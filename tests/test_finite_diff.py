@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcli.check import finite_diff as fd
 from gradcli.api import Compiled
+from gradcli.check import finite_diff as fd
 from gradcli.check.verdict import FD_FACTOR
-from gradcli.limits import LIMITS
 from gradcli.engine.values import bind, forward_values
+from gradcli.limits import LIMITS
 
 
 def fd_of(program: str, name: str = "x", budget: int | None = None, **bindings: Any) -> fd.FDResult:
@@ -223,8 +223,11 @@ def test_big_input_is_sampled_within_the_budget(monkeypatch: pytest.MonkeyPatch)
     assert "of 50 elements" in r.note and "GRADCLI_MAX_CHECK_FD_WORK" in r.note
     assert np.all(np.isnan(r.estimate[~r.computed]))
     assert_within_estimate(
-        fd.FDResult(r.estimate[chosen], r.error[chosen], r.step[chosen], r.rough[chosen],
-                    r.computed[chosen], r.method), np.cos(x[chosen]))
+        fd.FDResult(
+            r.estimate[chosen], r.error[chosen], r.step[chosen], r.rough[chosen], r.computed[chosen], r.method
+        ),
+        np.cos(x[chosen]),
+    )
 
 
 def test_work_over_the_budget_is_skipped_not_slow() -> None:
@@ -264,12 +267,16 @@ def test_polynomials_against_their_derivative(coeffs: list[float], x: float) -> 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    a=st.floats(0.1, 4), b=st.floats(-2, 2),
+    a=st.floats(0.1, 4),
+    b=st.floats(-2, 2),
     x=st.one_of(st.floats(-4, 4), st.floats(-1e-6, 1e-6)),
 )
 def test_smooth_compositions(a: float, b: float, x: float) -> None:
     program = "sin(a*x + b) * exp(-x**2) + tanh(a*x)"
-    exact = (a * math.cos(a * x + b) * math.exp(-x * x) - 2 * x * math.sin(a * x + b) * math.exp(-x * x)
-             + a * (1 - math.tanh(a * x) ** 2))
+    exact = (
+        a * math.cos(a * x + b) * math.exp(-x * x)
+        - 2 * x * math.sin(a * x + b) * math.exp(-x * x)
+        + a * (1 - math.tanh(a * x) ** 2)
+    )
     r = fd_of(program, x=x, a=a, b=b)
     assert abs(float(r.estimate) - exact) <= FD_FACTOR * float(r.error) + 1e-7 * abs(exact) + 1e-12

@@ -32,8 +32,12 @@ EXAMPLES = int(os.environ.get("GRADCLI_FUZZ_EXAMPLES", "0")) or (2000 if LONG_RU
 fuzz_settings = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
 )
 
 pytestmark = pytest.mark.fuzz if LONG_RUN else []
@@ -53,9 +57,26 @@ SEEDS = [
     "detach(x) * stop_gradient(y) + relu(x - y)",
     "bce_with_logits(x, 0.5) + mse(x, y) + softplus(-x)",
 ]
-VALUES = ["0", "1", "-1.5", "3", "1e308", "-1e-320", "0/0", "exp(1000)", "pi/4", "[1, 2, 3]",
-          "[0.5, -2, 4]", "[[1, 2], [3, 4]]", "[[1], [2]]", "linspace(0, 1, 3)", "arange(1, 4, 1)",
-          "linspace(0, 1, 0)", "[linspace(0, 1, 0)]", "[[0.5, 1e-8, 1]]"]
+VALUES = [
+    "0",
+    "1",
+    "-1.5",
+    "3",
+    "1e308",
+    "-1e-320",
+    "0/0",
+    "exp(1000)",
+    "pi/4",
+    "[1, 2, 3]",
+    "[0.5, -2, 4]",
+    "[[1, 2], [3, 4]]",
+    "[[1], [2]]",
+    "linspace(0, 1, 3)",
+    "arange(1, 4, 1)",
+    "linspace(0, 1, 0)",
+    "[linspace(0, 1, 0)]",
+    "[[0.5, 1e-8, 1]]",
+]
 
 
 # --------------------------------------------------------------------------
@@ -114,16 +135,47 @@ def _bindings_for(text: str, values: st.DataObject) -> list[str]:
 # (a) random text and bytes.
 
 ALPHABET = st.sampled_from(
-    [*"0123456789.eE+-*/^()[],;=#_ \t\n\rxyzwbpinsaclogtqrdm",
-     "**", "sin(", "exp(", "log(", "sum(", "linspace(", "1e308", "1e999", "×", "−", "²", "\0", "\x1b",
-       "'", '"', "@", "%", "!", "{", "}", ":", "\\", "\u00a0", "\u200b", "\ufeff", "٣", "３", "🙂"]
+    [
+        *"0123456789.eE+-*/^()[],;=#_ \t\n\rxyzwbpinsaclogtqrdm",
+        "**",
+        "sin(",
+        "exp(",
+        "log(",
+        "sum(",
+        "linspace(",
+        "1e308",
+        "1e999",
+        "×",
+        "−",
+        "²",
+        "\0",
+        "\x1b",
+        "'",
+        '"',
+        "@",
+        "%",
+        "!",
+        "{",
+        "}",
+        ":",
+        "\\",
+        "\u00a0",
+        "\u200b",
+        "\ufeff",
+        "٣",
+        "３",
+        "🙂",
+    ]
 )
 
 
 @fuzz_settings
-@given(text=st.lists(ALPHABET, max_size=40).map("".join) | st.text(max_size=40),
-       command=st.sampled_from(["eval", "grad", "explain", "check"]),
-       json_out=st.booleans(), data=st.data())
+@given(
+    text=st.lists(ALPHABET, max_size=40).map("".join) | st.text(max_size=40),
+    command=st.sampled_from(["eval", "grad", "explain", "check"]),
+    json_out=st.booleans(),
+    data=st.data(),
+)
 def test_random_text(text: str, command: str, json_out: bool, data: st.DataObject) -> None:
     word, stdin = _program_word(text.encode("utf-8", "surrogatepass"))
     argv = [command, word, *_bindings_for(text, data)]
@@ -139,8 +191,10 @@ def test_random_bytes_on_stdin(raw: bytes, command: str) -> None:
 
 
 @fuzz_settings
-@given(value=st.lists(ALPHABET, max_size=30).map("".join) | st.text(max_size=30),
-       name=st.sampled_from(["x", "x y", "1x", "", "_", "x=x"]))
+@given(
+    value=st.lists(ALPHABET, max_size=30).map("".join) | st.text(max_size=30),
+    name=st.sampled_from(["x", "x y", "1x", "", "_", "x=x"]),
+)
 def test_random_binding_values(value: str, name: str) -> None:
     assume("\0" not in value)
     run_and_check(["grad", "x*2", f"{name}={value}", "--json"])
@@ -157,11 +211,29 @@ def mutated(draw: st.DrawFn, seed: bytes) -> bytes:
         pos = draw(st.integers(0, len(data)))
         op = draw(st.sampled_from(["insert", "delete", "replace", "duplicate", "flip"]))
         if op == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=4)
-                                 | st.sampled_from([b"(", b")", b"[", b"]", b",", b"**", b"-", b"\n",
-                                                    b";", b"=", b"1e999", b"\xff", b"\xc3", b"\0"]))
+            data[pos:pos] = draw(
+                st.binary(min_size=1, max_size=4)
+                | st.sampled_from(
+                    [
+                        b"(",
+                        b")",
+                        b"[",
+                        b"]",
+                        b",",
+                        b"**",
+                        b"-",
+                        b"\n",
+                        b";",
+                        b"=",
+                        b"1e999",
+                        b"\xff",
+                        b"\xc3",
+                        b"\0",
+                    ]
+                )
+            )
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 5))]
+            del data[pos : pos + draw(st.integers(1, 5))]
         elif op == "replace" and pos < len(data):
             data[pos] = draw(st.integers(0, 255))
         elif op == "duplicate":
@@ -173,9 +245,12 @@ def mutated(draw: st.DrawFn, seed: bytes) -> bytes:
 
 
 @fuzz_settings
-@given(data=st.data(), seed=st.sampled_from(SEEDS),
-       command=st.sampled_from(["eval", "grad", "grad", "explain", "check"]),
-       via=st.sampled_from(["arg", "stdin", "file"]))
+@given(
+    data=st.data(),
+    seed=st.sampled_from(SEEDS),
+    command=st.sampled_from(["eval", "grad", "grad", "explain", "check"]),
+    via=st.sampled_from(["arg", "stdin", "file"]),
+)
 def test_mutated_programs(data: st.DataObject, seed: str, command: str, via: str, tmp_path: Path) -> None:
     program = data.draw(mutated(seed.encode()))
     bindings = _bindings_for(program.decode("utf-8", "replace"), data)
@@ -193,8 +268,24 @@ def test_mutated_programs(data: st.DataObject, seed: str, command: str, via: str
 # --------------------------------------------------------------------------
 # (c) well-formed programs from the grammar and the primitive table.
 
-NUMBERS = st.sampled_from(["0", "1", "2", "0.5", ".5", "3.", "1e-3", "2.5E+2", "1e308", "1.7976931348623157e308",
-                           "5e-324", "1e-400", "123456789012345678901234567890", "1e999"]) | st.integers(0, 10**6).map(str)
+NUMBERS = st.sampled_from(
+    [
+        "0",
+        "1",
+        "2",
+        "0.5",
+        ".5",
+        "3.",
+        "1e-3",
+        "2.5E+2",
+        "1e308",
+        "1.7976931348623157e308",
+        "5e-324",
+        "1e-400",
+        "123456789012345678901234567890",
+        "1e999",
+    ]
+) | st.integers(0, 10**6).map(str)
 
 
 def _spaced(draw: st.DrawFn, text: str) -> str:
@@ -237,17 +328,28 @@ def program(draw: st.DrawFn) -> str:
 
 
 @fuzz_settings
-@given(text=program(), command=st.sampled_from(["eval", "grad", "grad", "explain", "check"]),
-       data=st.data())
+@given(text=program(), command=st.sampled_from(["eval", "grad", "grad", "explain", "check"]), data=st.data())
 def test_grammar_programs(text: str, command: str, data: st.DataObject) -> None:
     argv = [command, text, *_bindings_for(text, data)]
     wrt = ["--wrt", data.draw(st.sampled_from(["x", "a0", "x,y", "pi"]))]
     if command == "grad":
-        argv += data.draw(st.sampled_from([[], ["--mode", "forward"], ["--mode", "both"], ["--strict"],
-                                          wrt, ["--precision", "3"], ["--mode", "both", "--strict"]]))
+        argv += data.draw(
+            st.sampled_from(
+                [
+                    [],
+                    ["--mode", "forward"],
+                    ["--mode", "both"],
+                    ["--strict"],
+                    wrt,
+                    ["--precision", "3"],
+                    ["--mode", "both", "--strict"],
+                ]
+            )
+        )
     if command == "explain":
-        argv += data.draw(st.sampled_from([[], ["--mode", "forward"], ["--max-rows", "3"], wrt,
-                                          ["--format", "markdown"]]))
+        argv += data.draw(
+            st.sampled_from([[], ["--mode", "forward"], ["--max-rows", "3"], wrt, ["--format", "markdown"]])
+        )
     if command == "check":
         argv += data.draw(st.sampled_from([[], wrt, ["--manual", "x:" + data.draw(expression(2))]]))
     if data.draw(st.booleans()):

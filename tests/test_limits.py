@@ -85,13 +85,22 @@ def _trigger(field: str, tmp_path: Path) -> None:
         raise AssertionError(field)
 
 
-SMALL = {"max_program_chars": 10, "max_statements": 2, "max_nodes": 5, "max_array_elements": 5,
-         "max_total_elements": 10, "max_array_dims": 2, "max_text_file_bytes": 4, "max_forward_work": 5}
+SMALL = {
+    "max_program_chars": 10,
+    "max_statements": 2,
+    "max_nodes": 5,
+    "max_array_elements": 5,
+    "max_total_elements": 10,
+    "max_array_dims": 2,
+    "max_text_file_bytes": 4,
+    "max_forward_work": 5,
+}
 
 
 @pytest.mark.parametrize(("field", "value"), sorted(SMALL.items()))
-def test_a_limit_error_names_its_variable(field: str, value: int, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_limit_error_names_its_variable(
+    field: str, value: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gradcli.errors import LimitError
 
     monkeypatch.setattr(limits.LIMITS, field, value)

@@ -40,7 +40,11 @@ def _sigmoid(z: float) -> float:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     "program",
-    ["bce(sigmoid(w*x+b), y)", "z = w*x + b; p = sigmoid(z); bce(p, y)", "z = w*x + b\np = sigmoid(z)\nbce(p, y)"],
+    [
+        "bce(sigmoid(w*x+b), y)",
+        "z = w*x + b; p = sigmoid(z); bce(p, y)",
+        "z = w*x + b\np = sigmoid(z)\nbce(p, y)",
+    ],
 )
 def test_bce_of_sigmoid(mode: str, program: str) -> None:
     r = grad(program, x=6.7, y=0.0, w=1.0, b=0.0, wrt=["w", "b"], mode=mode)

@@ -21,7 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -37,21 +48,36 @@ def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
     # The runtime dependencies come from this environment's site-packages, added as a plain path:
     # .pth files in it (such as the editable install of gradcli) are not processed.
-    purelib = Path(subprocess.check_output([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                           text=True).strip())
+    purelib = Path(
+        subprocess.check_output(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
     (purelib / "_gradcli_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     clean_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     where = subprocess.run(
-        [py, "-c", "import gradcli, gradcli.lang.parser as p; print(gradcli.__file__); print(p.grammar_path())"],
-        cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+        [
+            py,
+            "-c",
+            "import gradcli, gradcli.lang.parser as p; print(gradcli.__file__); print(p.grammar_path())",
+        ],
+        cwd=tmp_path,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     assert where[0].startswith(str(env_dir)), where  # the wheel's copy, not the source tree
     assert where[1].startswith(str(env_dir)) and where[1].endswith("gradcli/lang/gradcli.lark"), where
 
     out = subprocess.run(
         [bindir / "gradcli", "grad", "sin(x**2)", "x=3", "--json"],
-        cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     data = json.loads(out.stdout)
     assert data["value"] == pytest.approx(0.41211848524, abs=1e-11)
@@ -59,7 +85,11 @@ def test_wheel_installs_and_runs_in_a_fresh_virtualenv(tmp_path: Path) -> None:
 
     out = subprocess.run(
         [py, "-m", "gradcli", "grad", "x**2", "x=3", "--json"],
-        cwd=tmp_path, env=clean_env, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert json.loads(out.stdout)["gradient"] == {"x": 6.0}
 
@@ -73,7 +103,9 @@ def test_grammar_found_from_the_source_tree() -> None:
 
 
 def test_python_dash_m_gradcli_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "gradcli", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gradcli", "--version"], capture_output=True, text=True, check=True
+    )
     from gradcli import __version__
 
     assert out.stdout.strip() == f"gradcli {__version__}"
@@ -84,15 +116,23 @@ def test_sdist_holds_every_tracked_file_the_tests_use(tmp_path: Path) -> None:
     pytest.importorskip("build")
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs the git checkout to know the tracked files")
-    subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (sdist,) = tmp_path.glob("gradcli-*.tar.gz")
     with tarfile.open(sdist) as tar:
         top = tar.getnames()[0].split("/")[0]
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
         pkg_info = tar.extractfile(f"{top}/PKG-INFO").read().decode()  # type: ignore[union-attr]
-    tracked = subprocess.run(["git", "ls-files", "gradcli", "grammar", "tests", "examples", "benchmarks"],
-                             cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "gradcli", "grammar", "tests", "examples", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert {"examples/checks.toml", "benchmarks/run.py"} <= set(tracked)
     missing = sorted(set(tracked) - names)
     assert not missing, missing

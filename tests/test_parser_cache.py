@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from lark import Lark
 
-from gradcli.lang import parser
-from gradcli.lang import parser_cache
 from gradcli.errors import GradcliError
+from gradcli.lang import parser, parser_cache
 
 OPTIONS = parser._LARK_OPTIONS
 GRAMMAR = parser.grammar_path().read_text(encoding="utf-8")
@@ -47,8 +46,9 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make(allow_internal: bool = False) -> Lark:
-    return parser_cache.load_or_build(GRAMMAR, OPTIONS, transformer=parser._Build(allow_internal),
-                                      postlex=parser._NewlinesInBrackets())
+    return parser_cache.load_or_build(
+        GRAMMAR, OPTIONS, transformer=parser._Build(allow_internal), postlex=parser._NewlinesInBrackets()
+    )
 
 
 def fresh_memo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,8 +66,9 @@ def cache_files(home: Path) -> list[Path]:
     return sorted(d.iterdir()) if d.is_dir() else []
 
 
-def test_first_start_builds_and_writes_one_file_then_loads(cache_home: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_start_builds_and_writes_one_file_then_loads(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = make()
     assert CountingLark.builds == 1
     files = cache_files(cache_home)
@@ -113,9 +114,12 @@ def test_default_directory_without_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert parser_cache.cache_dir() == tmp_path / ".cache" / "gradcli"
 
 
-@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "flipped byte", "other key", "not a dict"])
-def test_corrupt_file_is_rebuilt_and_replaced(cache_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capfd: pytest.CaptureFixture[str], damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage", ["garbage", "empty", "truncated", "flipped byte", "other key", "not a dict"]
+)
+def test_corrupt_file_is_rebuilt_and_replaced(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], damage: str
+) -> None:
     import hashlib
     import pickle
 
@@ -136,7 +140,9 @@ def test_corrupt_file_is_rebuilt_and_replaced(cache_home: Path, monkeypatch: pyt
     else:  # a valid header and digest over a pickle that is not parser data
         junk = pickle.dumps([1, 2, 3])
         key = parser_cache.cache_key(GRAMMAR, OPTIONS).encode()
-        bad = parser_cache.FORMAT + b" " + key + b" " + hashlib.sha256(junk).hexdigest().encode() + b"\n" + junk
+        bad = (
+            parser_cache.FORMAT + b" " + key + b" " + hashlib.sha256(junk).hexdigest().encode() + b"\n" + junk
+        )
     path.write_bytes(bad)
     fresh_memo(monkeypatch)
     builds = CountingLark.builds
@@ -151,8 +157,9 @@ def test_corrupt_file_is_rebuilt_and_replaced(cache_home: Path, monkeypatch: pyt
     assert out == "" and err == ""
 
 
-def test_blocked_cache_directory(cache_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                 capfd: pytest.CaptureFixture[str]) -> None:
+def test_blocked_cache_directory(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     """A file where the directory should be: the parser is built in memory, silently, every time."""
     cache_home.mkdir()
     (cache_home / "gradcli").write_text("not a directory")
@@ -165,10 +172,12 @@ def test_blocked_cache_directory(cache_home: Path, monkeypatch: pytest.MonkeyPat
     assert out == "" and err == ""
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root ignores directory permissions")
-def test_read_only_cache_directory(cache_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capfd: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores directory permissions"
+)
+def test_read_only_cache_directory(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     directory = cache_home / "gradcli"
     directory.mkdir(parents=True)
     directory.chmod(0o555)
@@ -184,8 +193,9 @@ def test_read_only_cache_directory(cache_home: Path, monkeypatch: pytest.MonkeyP
     assert out == "" and err == ""
 
 
-def test_permission_denied_when_writing(cache_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capfd: pytest.CaptureFixture[str]) -> None:
+def test_permission_denied_when_writing(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     """EACCES on creating the file (what a read-only directory gives a non-root user)."""
     import tempfile
 
@@ -202,7 +212,9 @@ def test_permission_denied_when_writing(cache_home: Path, monkeypatch: pytest.Mo
     assert out == "" and err == ""
 
 
-def test_read_only_directory_with_a_good_file_is_used(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_directory_with_a_good_file_is_used(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make()
     directory = cache_home / "gradcli"
     directory.chmod(0o555)
@@ -239,8 +251,16 @@ def test_concurrent_starts_with_an_empty_cache(tmp_path: Path) -> None:
     home = tmp_path / "xdg"
     go = tmp_path / "go"
     env = {**os.environ, "XDG_CACHE_HOME": str(home)}
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(go)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
     time.sleep(0.5)  # let them all import and wait
     go.touch()
     for proc in procs:
@@ -252,11 +272,13 @@ def test_concurrent_starts_with_an_empty_cache(tmp_path: Path) -> None:
     files = sorted(p.name for p in (home / "gradcli").iterdir())
     assert files == [f"parser-{parser_cache.cache_key(GRAMMAR, OPTIONS)}.lark"]  # no temporary files left
     # The file that won is complete: a new process loads it without building.
-    check = ("import gradcli.lang.parser_cache as pc, gradcli.lang.parser as p\n"
-             "class L(pc.Lark):\n"
-             "    def __init__(self, *a, **k): raise SystemExit('built instead of loading')\n"
-             "pc.Lark = L\n"
-             "print(p.parse('sin(x)').statements[0].expr.func)")
+    check = (
+        "import gradcli.lang.parser_cache as pc, gradcli.lang.parser as p\n"
+        "class L(pc.Lark):\n"
+        "    def __init__(self, *a, **k): raise SystemExit('built instead of loading')\n"
+        "pc.Lark = L\n"
+        "print(p.parse('sin(x)').statements[0].expr.func)"
+    )
     proc = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "sin", "")
 
@@ -265,8 +287,13 @@ def test_cli_parser_comes_from_the_cache(tmp_path: Path) -> None:
     """The real entry point: the first run writes the file, later runs load it."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-m", "gradcli", "grad", "sin(x**2)", "x=3", "--json"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "gradcli", "grad", "sin(x**2)", "x=3", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0 and proc.stderr == ""
         assert math.isclose(json.loads(proc.stdout)["gradient"]["x"], 6 * math.cos(9.0), rel_tol=1e-15)
         assert len(list((tmp_path / "gradcli").glob("parser-*.lark"))) == 1

@@ -18,10 +18,19 @@ def _text(source: str, node: object) -> str:
     return source[span.start : span.end]
 
 
-@pytest.mark.parametrize(("source", "kind"), [
-    ("( 2.50 )", Num), ("(x)", Name), ("(sin(x, ))", Call), ("(a + b)", Call), ("(-x)", Call),
-    ("([1, 2])", Vector), ("(((x)))", Name), ("(\n  x\n)", Name),
-])
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("( 2.50 )", Num),
+        ("(x)", Name),
+        ("(sin(x, ))", Call),
+        ("(a + b)", Call),
+        ("(-x)", Call),
+        ("([1, 2])", Vector),
+        ("(((x)))", Name),
+        ("(\n  x\n)", Name),
+    ],
+)
 def test_the_span_includes_the_parentheses(source: str, kind: type) -> None:
     node = _expr(source)
     assert isinstance(node, kind)

@@ -24,23 +24,42 @@ SAMPLES: dict[str, list[tuple[object, ...]]] = {
     "div": [(1.5, -0.25), (V, POS)],
     "neg": [(1.5,), (V,)],
     "pow": [(1.7, 2.3), (POS, 0.5), (1.3, -1.5), (POS, V)],
-    "sin": [(0.7,), (V,)], "cos": [(0.7,), (V,)], "tan": [(0.7,), (V,)],
-    "asin": [(0.3,), ([-0.5, 0.1, 0.8],)], "acos": [(0.3,), ([-0.5, 0.1, 0.8],)],
-    "atan": [(0.7,), (V,)], "sinh": [(0.7,), (V,)], "cosh": [(0.7,), (V,)], "tanh": [(0.7,), (V,)],
-    "exp": [(0.7,), (V,)], "log": [(0.7,), (POS,)], "log2": [(0.7,), (POS,)], "log10": [(0.7,), (POS,)],
-    "log1p": [(0.7,), (V,)], "expm1": [(0.7,), (V,)], "sqrt": [(0.7,), (POS,)],
-    "abs": [(-0.7,), (V,)], "sign": [(-0.7,), (V,)], "relu": [(0.7,), (V,)],
-    "sigmoid": [(0.7,), (V,), (-30.0,)], "softplus": [(0.7,), (V,), (25.0,)],
+    "sin": [(0.7,), (V,)],
+    "cos": [(0.7,), (V,)],
+    "tan": [(0.7,), (V,)],
+    "asin": [(0.3,), ([-0.5, 0.1, 0.8],)],
+    "acos": [(0.3,), ([-0.5, 0.1, 0.8],)],
+    "atan": [(0.7,), (V,)],
+    "sinh": [(0.7,), (V,)],
+    "cosh": [(0.7,), (V,)],
+    "tanh": [(0.7,), (V,)],
+    "exp": [(0.7,), (V,)],
+    "log": [(0.7,), (POS,)],
+    "log2": [(0.7,), (POS,)],
+    "log10": [(0.7,), (POS,)],
+    "log1p": [(0.7,), (V,)],
+    "expm1": [(0.7,), (V,)],
+    "sqrt": [(0.7,), (POS,)],
+    "abs": [(-0.7,), (V,)],
+    "sign": [(-0.7,), (V,)],
+    "relu": [(0.7,), (V,)],
+    "sigmoid": [(0.7,), (V,), (-30.0,)],
+    "softplus": [(0.7,), (V,), (25.0,)],
     "clamp": [(0.5, 0.0, 1.0), (V, -0.5, 1.0), (2.0, 0.0, 1.0), (0.5, 2.0, 1.0), (V, 2.0, 1.0)],
-    "min": [(0.5, 1.0), (V, POS)], "max": [(0.5, 1.0), (V, POS)],
-    "sum": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)], "mean": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)],
-    "prod": [(V,), ([0.0, 2.0, 3.0],)], "logsumexp": [(V,), ([1000.0, 1001.0, 999.0],)],
-    "dot": [(V, POS)], "norm": [(V,), (2.0,)],
+    "min": [(0.5, 1.0), (V, POS)],
+    "max": [(0.5, 1.0), (V, POS)],
+    "sum": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)],
+    "mean": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)],
+    "prod": [(V,), ([0.0, 2.0, 3.0],)],
+    "logsumexp": [(V,), ([1000.0, 1001.0, 999.0],)],
+    "dot": [(V, POS)],
+    "norm": [(V,), (2.0,)],
     "bce": [(0.3, 1.0), (P, [0.0, 1.0, 1.0]), (P, 0.3)],
     "bce_with_logits": [(0.3, 1.0), (V, [0.0, 1.0, 1.0])],
     "mse": [(V, POS), (V, 0.5)],
     "detach": [(0.7,)],
-    "linspace": [], "arange": [],  # constant-only: no gradient to check
+    "linspace": [],
+    "arange": [],  # constant-only: no gradient to check
 }
 
 
@@ -75,7 +94,9 @@ def test_forward_reverse_and_finite_differences_agree(name: str, args: tuple[obj
             assert np.all(np.asarray(rev.gradient[p]) == 0.0)
             continue
         numeric = numeric_gradient(program, point, p)
-        np.testing.assert_allclose(rev.gradient[p], numeric, rtol=1e-6, atol=1e-7, err_msg=f"{program} d/d{p}")
+        np.testing.assert_allclose(
+            rev.gradient[p], numeric, rtol=1e-6, atol=1e-7, err_msg=f"{program} d/d{p}"
+        )
 
 
 @pytest.mark.parametrize("name", [p.name for p in _public() if p.kind == "constant"])

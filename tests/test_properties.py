@@ -16,11 +16,19 @@ from gradcli.primitives import PRIMITIVES
 EXAMPLES = int(os.environ.get("GRADCLI_PROPERTY_EXAMPLES", "250"))
 
 # Function families drawn from the table itself, so a new primitive joins the property.
-UNARY = sorted(p.name for p in PRIMITIVES.values()
-               if p.public and p.kind == "elementwise" and len(p.params) == 1 and not p.symbol)
-BINARY = sorted(p.name for p in PRIMITIVES.values()
-                if p.public and p.kind == "elementwise" and len(p.params) == 2 and not p.symbol)
-REDUCE1 = sorted(p.name for p in PRIMITIVES.values() if p.public and p.kind == "reduce" and len(p.params) == 1)
+UNARY = sorted(
+    p.name
+    for p in PRIMITIVES.values()
+    if p.public and p.kind == "elementwise" and len(p.params) == 1 and not p.symbol
+)
+BINARY = sorted(
+    p.name
+    for p in PRIMITIVES.values()
+    if p.public and p.kind == "elementwise" and len(p.params) == 2 and not p.symbol
+)
+REDUCE1 = sorted(
+    p.name for p in PRIMITIVES.values() if p.public and p.kind == "reduce" and len(p.params) == 1
+)
 OPERATORS = ["+", "-", "*", "/", "**"]
 
 
@@ -66,19 +74,31 @@ def _check(program: str, point: dict[str, object]) -> None:
 points = st.floats(-2.0, 2.0, allow_nan=False).map(lambda v: round(v, 3))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(expressions(["x", "y"]), points, points)
 def test_scalar_programs(program: str, x: float, y: float) -> None:
     _check(program, {"x": x, "y": y})
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(expressions(["v", "s"]), st.sampled_from(REDUCE1), st.lists(points, min_size=3, max_size=3), points)
 def test_array_programs_with_a_reduction(program: str, reduce: str, v: list[float], s: float) -> None:
     _check(f"{reduce}({program}) + s", {"v": v, "s": s})
 
 
-@settings(max_examples=max(10, EXAMPLES // 3), deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(
+    max_examples=max(10, EXAMPLES // 3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
 @given(expressions(["x", "y"]), expressions(["p", "y"]), points, points)
 def test_multi_statement_programs(first: str, second: str, x: float, y: float) -> None:
     _check(f"p = {first}; q = {second}; p*q + p", {"x": x, "y": y})

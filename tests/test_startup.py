@@ -48,7 +48,10 @@ def test_json_one_liner_imports_no_pydantic_rich_or_unused_evaluators() -> None:
     mods, out = imported("grad", "sin(x**2)", "x=3", "--json")
     assert math.isclose(json.loads(out)["gradient"]["x"], 6 * math.cos(9.0), rel_tol=1e-15)
     assert not {"pydantic", "pydantic_core", "rich"} & top(mods)
-    assert not {"gradcli.engine.forward", "gradcli.engine.blocked", "gradcli.cli.human", "concurrent.futures"} & mods
+    assert (
+        not {"gradcli.engine.forward", "gradcli.engine.blocked", "gradcli.cli.human", "concurrent.futures"}
+        & mods
+    )
     assert "gradcli.engine.reverse" in mods  # the evaluator that ran
 
 
@@ -87,8 +90,26 @@ def test_errors_module_imports_difflib_only_for_a_suggestion() -> None:
 SAMPLES: dict[str, list[Any]] = {
     "str": ["sin(x**2)", "-x**2", "", "x=3", "@file.txt", " spaced "],
     "int": ["10", "1", "17", "0", "18", "-3", "+5", "007", "abc", "1.5", " 5", "1_0", "", 10, 0],
-    "float": ["1e-9", "0", "0.5", ".5", "5.", "-1", "-0", "+2E+3", "1e400", "1e-400", "abc", "inf", "nan",
-              "1_0", "", 0.5, 0.0, 1],
+    "float": [
+        "1e-9",
+        "0",
+        "0.5",
+        ".5",
+        "5.",
+        "-1",
+        "-0",
+        "+2E+3",
+        "1e400",
+        "1e-400",
+        "abc",
+        "inf",
+        "nan",
+        "1_0",
+        "",
+        0.5,
+        0.0,
+        1,
+    ],
     "list": [("a", "b"), ("x=3",), (), ["a"]],
     "literal": ["reverse", "forward", "both", "table", "markdown", "json", "github", "REVERSE", "bad", ""],
     "bool": [True, False],
@@ -184,8 +205,17 @@ def test_app_for_a_command_has_only_that_command() -> None:
     assert len(app.registered_commands) == 5  # the original is untouched
 
 
-@pytest.mark.parametrize("args", [["grad", "-h"], ["eval", "--help"], ["functions", "sin"],
-                                  ["grad", "sin(x)", "--bogus"], ["grad"], ["check", "-h"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grad", "-h"],
+        ["eval", "--help"],
+        ["functions", "sin"],
+        ["grad", "sin(x)", "--bogus"],
+        ["grad"],
+        ["check", "-h"],
+    ],
+)
 def test_single_command_app_behaves_like_the_full_one(args: list[str]) -> None:
     runner = CliRunner()
     full = runner.invoke(app, args, prog_name="gradcli")

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from gradcli.check import tolerance
 from gradcli.api import Compiled
-from gradcli.check.verdict import CheckSpec, run
+from gradcli.check import tolerance
 from gradcli.check.both import difference, grad_both
+from gradcli.check.verdict import CheckSpec, run
 
 
 def test_close_per_element() -> None:
@@ -50,13 +50,17 @@ def test_difference_names_the_worst_disagreeing_element() -> None:
     assert difference(np.zeros(2), np.zeros(3)) == math.inf
 
 
-@pytest.mark.parametrize(("program", "point", "exact"), [
-    # terms of size 0.1 cancel: the two modes differ by an ulp of 0.1, far above 1e-9 of 1e-12
-    ("x*0.1 - x*0.1 + x*1e-12", {"x": 1.7}, 1e-12),
-    ("tanh(exp(x*x)) + 0.3*x - 0.3*x", {"x": 1.7}, None),
-])
-def test_check_and_mode_both_judge_a_cancellation_alike(program: str, point: dict[str, float],
-                                                         exact: float | None) -> None:
+@pytest.mark.parametrize(
+    ("program", "point", "exact"),
+    [
+        # terms of size 0.1 cancel: the two modes differ by an ulp of 0.1, far above 1e-9 of 1e-12
+        ("x*0.1 - x*0.1 + x*1e-12", {"x": 1.7}, 1e-12),
+        ("tanh(exp(x*x)) + 0.3*x - 0.3*x", {"x": 1.7}, None),
+    ],
+)
+def test_check_and_mode_both_judge_a_cancellation_alike(
+    program: str, point: dict[str, float], exact: float | None
+) -> None:
     both = grad_both(Compiled(program), point)
     reverse, forward = both.reverse.gradient["x"], both.forward.gradient["x"]
     assert reverse != forward  # a real rounding difference, not two identical numbers

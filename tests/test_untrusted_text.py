@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcli.api import grad
-from gradcli.lang.ast import Span
 from gradcli.errors import UNPRINTABLE, BindingError, ParseError, caret_context
+from gradcli.lang.ast import Span
 from gradcli.lang.parser import parse
 
 CONTROLS = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))]
@@ -58,8 +58,11 @@ def test_not_utf8_is_still_its_own_message() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=60),
-       st.integers(min_value=0, max_value=80), st.integers(min_value=1, max_value=3))
+@given(
+    st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=60),
+    st.integers(min_value=0, max_value=80),
+    st.integers(min_value=1, max_value=3),
+)
 def test_caret_context_never_echoes_a_control_character(text: str, column: int, lines: int) -> None:
     source = "\n".join([text] * lines)
     shown = caret_context(source, Span(column, column + 1, lines, column + 1))

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.check import tolerance
 from gradcli.api import Compiled, GradResult
+from gradcli.check import tolerance
 
 
 @dataclass

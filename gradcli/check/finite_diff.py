@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from gradcli.engine.graph import Graph
-from gradcli.limits import LIMITS
 from gradcli.engine.values import apply
+from gradcli.limits import LIMITS
 
 Array = Any
 
@@ -106,18 +106,33 @@ def level_steps(x: np.ndarray) -> np.ndarray:
     return np.stack([level_step(top, count, k) for k in range(total)]) if top.size else np.zeros((total, 0))
 
 
-def _keep_better(cur: np.ndarray, err: np.ndarray, cols: np.ndarray, best: np.ndarray,
-                 best_err: np.ndarray, best_level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _keep_better(
+    cur: np.ndarray,
+    err: np.ndarray,
+    cols: np.ndarray,
+    best: np.ndarray,
+    best_err: np.ndarray,
+    best_level: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column, the entry of `cur` with the smallest error, where it beats the best so far."""
     k = np.argmin(err, axis=0)
     pick = err[k, cols]
     better = pick < best_err
-    return (np.where(better, cur[k, cols], best), np.where(better, pick, best_err),
-            np.where(better, k, best_level))
+    return (
+        np.where(better, cur[k, cols], best),
+        np.where(better, pick, best_err),
+        np.where(better, k, best_level),
+    )
 
 
-def richardson(fp: np.ndarray, fm: np.ndarray, f0: np.ndarray, xp: np.ndarray, xm: np.ndarray,
-               magnitude: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def richardson(
+    fp: np.ndarray,
+    fm: np.ndarray,
+    f0: np.ndarray,
+    xp: np.ndarray,
+    xm: np.ndarray,
+    magnitude: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ridders' tableau over levels (axis 0) for each element (axis 1).
 
     fp, fm: f(x + h_k), f(x - h_k); xp, xm: the perturbed points as rounded; f0: f(x);
@@ -150,14 +165,16 @@ def richardson(fp: np.ndarray, fm: np.ndarray, f0: np.ndarray, xp: np.ndarray, x
                 cur = np.full_like(d, np.nan)
                 cur[order:] = prev[order:] + (prev[order:] - prev[order - 1 : -1]) / (4.0**order - 1.0)
                 err = np.full_like(d, np.inf)
-                err[order:] = np.maximum(np.abs(cur[order:] - prev[order:]),
-                                         np.abs(cur[order:] - prev[order - 1 : -1]))
+                err[order:] = np.maximum(
+                    np.abs(cur[order:] - prev[order:]), np.abs(cur[order:] - prev[order - 1 : -1])
+                )
             # Extrapolation at most doubles the rounding error of the finest level it uses.
             err = np.maximum(err, (2.0 if order else 1.0) * noise)
             err = np.where(np.isfinite(cur) & ~np.isnan(err), err, np.inf)
             best, best_err, best_level = _keep_better(cur, err, cols, best, best_err, best_level)
             fine_best, fine_err, fine_level = _keep_better(
-                cur, np.where(fine, err, np.inf), cols, fine_best, fine_err, fine_level)
+                cur, np.where(fine, err, np.inf), cols, fine_best, fine_err, fine_level
+            )
             prev = cur
         # Coarse steps can agree with each other and be wrong together (a step that is a
         # multiple of a period aliases an oscillation): the best entry must agree with the best
@@ -217,8 +234,12 @@ class _Evaluator:
         idx = [self.seed, *self.order]
         with np.errstate(all="ignore"):
             if shape is None:
-                return np.asarray(max(float(np.max(np.nan_to_num(np.abs(self.vals[i]), nan=0.0, posinf=0.0),
-                                                   initial=0.0)) for i in idx))
+                return np.asarray(
+                    max(
+                        float(np.max(np.nan_to_num(np.abs(self.vals[i]), nan=0.0, posinf=0.0), initial=0.0))
+                        for i in idx
+                    )
+                )
             out = np.zeros(shape)
             for i in idx:
                 try:
@@ -242,9 +263,13 @@ class _Evaluator:
 
 def _empty(shape: tuple[int, ...], method: str, note: str = "", value: float = np.nan) -> FDResult:
     return FDResult(
-        estimate=np.full(shape, value), error=np.full(shape, 0.0 if value == 0 else np.nan),
-        step=np.full(shape, np.nan), rough=np.zeros(shape, dtype=bool),
-        computed=np.full(shape, value == 0), method=method, note=note,
+        estimate=np.full(shape, value),
+        error=np.full(shape, 0.0 if value == 0 else np.nan),
+        step=np.full(shape, np.nan),
+        rough=np.zeros(shape, dtype=bool),
+        computed=np.full(shape, value == 0),
+        method=method,
+        note=note,
     )
 
 
@@ -272,20 +297,33 @@ def gradient(graph: Graph, vals: Sequence[Array], name: str, *, budget: int | No
 
 
 def _over_budget(name: str, work: float, budget: int) -> str:
-    return (f"finite differences for '{name}' skipped: about {work:,.0f} element-operations, "
-            f"above the limit of {budget:,} (GRADCLI_MAX_CHECK_FD_WORK)")
+    return (
+        f"finite differences for '{name}' skipped: about {work:,.0f} element-operations, "
+        f"above the limit of {budget:,} (GRADCLI_MAX_CHECK_FD_WORK)"
+    )
 
 
-def _batched(ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarray, out0: Array,
-             out_shape: tuple[int, ...], name: str) -> FDResult:
+def _batched(
+    ev: _Evaluator,
+    x: np.ndarray,
+    top: np.ndarray,
+    count: np.ndarray,
+    out0: Array,
+    out_shape: tuple[int, ...],
+    name: str,
+) -> FDResult:
     shape = tuple(x.shape)
     levels = int(count.max(initial=LEVELS))
     m = math.prod(out_shape)
     cols: np.ndarray | None = None  # output elements kept in the tableau (None: all)
     if m > MAX_COLUMNS:
         if out_shape != shape:
-            return _empty(shape, "skipped", f"finite differences for '{name}' skipped: the output has "
-                          f"{m:,} elements, above the {MAX_COLUMNS:,} the tableau keeps")
+            return _empty(
+                shape,
+                "skipped",
+                f"finite differences for '{name}' skipped: the output has "
+                f"{m:,} elements, above the {MAX_COLUMNS:,} the tableau keeps",
+            )
         cols = np.unique(np.linspace(0, m - 1, MAX_COLUMNS).round().astype(int))
 
     def keep(a: Array) -> np.ndarray:
@@ -302,8 +340,12 @@ def _batched(ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarray, 
     f0 = keep(np.asarray(out0, dtype=np.float64))
     est, err, step, rough = richardson(fp, fm, f0, xp_all, xm_all, keep(ev.magnitude(out_shape)))
     if cols is not None:  # out_shape == shape: columns are input elements
-        out = _blank(shape, "element-wise batch", f"finite differences for '{name}' on {cols.size:,} of "
-                     f"{m:,} elements (evenly spaced); the exact routes judge the rest")
+        out = _blank(
+            shape,
+            "element-wise batch",
+            f"finite differences for '{name}' on {cols.size:,} of "
+            f"{m:,} elements (evenly spaced); the exact routes judge the rest",
+        )
         _scatter(out, cols, est, err, step, rough)
         return out
     with np.errstate(all="ignore"):
@@ -312,21 +354,30 @@ def _batched(ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarray, 
         step_in = _reduce_back(step.reshape(out_shape), shape, np.max)
         rough_in = _reduce_back(rough.reshape(out_shape), shape, np.any) > 0
     return FDResult(
-        estimate=np.where(np.isfinite(error), estimate, np.nan), error=error,
-        step=step_in, rough=rough_in,
-        computed=np.ones(shape, dtype=bool), method="element-wise batch",
+        estimate=np.where(np.isfinite(error), estimate, np.nan),
+        error=error,
+        step=step_in,
+        rough=rough_in,
+        computed=np.ones(shape, dtype=bool),
+        method="element-wise batch",
     )
 
 
 def _blank(shape: tuple[int, ...], method: str, note: str) -> FDResult:
     return FDResult(
-        estimate=np.full(shape, np.nan), error=np.full(shape, np.nan), step=np.full(shape, np.nan),
-        rough=np.zeros(shape, dtype=bool), computed=np.zeros(shape, dtype=bool), method=method, note=note,
+        estimate=np.full(shape, np.nan),
+        error=np.full(shape, np.nan),
+        step=np.full(shape, np.nan),
+        rough=np.zeros(shape, dtype=bool),
+        computed=np.zeros(shape, dtype=bool),
+        method=method,
+        note=note,
     )
 
 
-def _scatter(out: FDResult, cols: np.ndarray, est: np.ndarray, err: np.ndarray, step: np.ndarray,
-             rough: np.ndarray) -> None:
+def _scatter(
+    out: FDResult, cols: np.ndarray, est: np.ndarray, err: np.ndarray, step: np.ndarray, rough: np.ndarray
+) -> None:
     for arr, vals in ((out.estimate, est), (out.error, err), (out.step, step), (out.rough, rough)):
         arr.reshape(-1)[cols] = vals
     out.computed.reshape(-1)[cols] = True
@@ -342,8 +393,9 @@ def _reduce_back(a: np.ndarray, shape: tuple[int, ...], how: Any) -> np.ndarray:
     return np.asarray(out, dtype=np.float64).reshape(shape)
 
 
-def _per_element(ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarray, out0: Array,
-                 name: str, budget: int) -> FDResult:
+def _per_element(
+    ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarray, out0: Array, name: str, budget: int
+) -> FDResult:
     shape = tuple(x.shape)
     n = x.size
     if n == 0:
@@ -355,8 +407,10 @@ def _per_element(ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarr
         return _empty(shape, "skipped", _over_budget(name, per_element, budget))
     if allowed < n:
         chosen = np.unique(np.linspace(0, n - 1, allowed).round().astype(int))
-        note = (f"finite differences for '{name}' on {chosen.size:,} of {n:,} elements (evenly spaced), "
-                f"to stay within GRADCLI_MAX_CHECK_FD_WORK; the exact routes judge the rest")
+        note = (
+            f"finite differences for '{name}' on {chosen.size:,} of {n:,} elements (evenly spaced), "
+            f"to stay within GRADCLI_MAX_CHECK_FD_WORK; the exact routes judge the rest"
+        )
     else:
         chosen = np.arange(n)
     steps = level_steps(x.ravel()[chosen])

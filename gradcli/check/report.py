@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcli.check.tolerance import describe
 from gradcli.check.verdict import (
     CODES,
     DETACH,
@@ -27,7 +28,6 @@ from gradcli.check.verdict import (
     element_label,
 )
 from gradcli.cli.human import emit, make_table, number, values_text
-from gradcli.check.tolerance import describe
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -43,7 +43,14 @@ VERDICT_TEXT = {
     FAIL: "FAIL",
     NAN: "NaN",
 }
-VERDICT_STYLE = {OK: "green", KINK: "yellow", DETACH: "yellow", ROUGH: "yellow", FAIL: "bold red", NAN: "bold red"}
+VERDICT_STYLE = {
+    OK: "green",
+    KINK: "yellow",
+    DETACH: "yellow",
+    ROUGH: "yellow",
+    FAIL: "bold red",
+    NAN: "bold red",
+}
 
 
 @dataclass
@@ -106,8 +113,13 @@ def check_renderables(console: Console, result: CheckResult, precision: int = 10
         out.append(Text(f"result: pass ({text})", style="" if plain else "bold green"))
     else:
         count = len(result.failures)
-        out.append(Text(f"result: FAIL ({count} {'problem' if count == 1 else 'problems'}: "
-                        "see the rows marked FAIL or NaN)", style="" if plain else "bold red"))
+        out.append(
+            Text(
+                f"result: FAIL ({count} {'problem' if count == 1 else 'problems'}: "
+                "see the rows marked FAIL or NaN)",
+                style="" if plain else "bold red",
+            )
+        )
     return out
 
 
@@ -121,7 +133,8 @@ def _excused(result: CheckResult) -> str:
     if not kinds:
         return ""
     return "; finite differences cannot judge the rows marked " + " or ".join(
-        f"'{VERDICT_TEXT[k]}'" for k in sorted(kinds, key=CODES.index))
+        f"'{VERDICT_TEXT[k]}'" for k in sorted(kinds, key=CODES.index)
+    )
 
 
 def tolerance_line(result: CheckResult) -> str:
@@ -155,8 +168,12 @@ def gradient_table(console: Console, result: CheckResult, precision: int = 10) -
     for row in result.rows:
         chosen = pick_elements(row)[0]
         for j in chosen:
-            cells = [element_label(row.name, row.shape, j), _num(row.reverse, j, precision),
-                     _num(row.forward, j, precision), _fd_cell(row, j, precision)]
+            cells = [
+                element_label(row.name, row.shape, j),
+                _num(row.reverse, j, precision),
+                _num(row.forward, j, precision),
+                _fd_cell(row, j, precision),
+            ]
             if has_manual:
                 cells.append(_num(row.manual, j, precision))
             if has_expected:
@@ -218,8 +235,11 @@ def summary_renderables(console: Console, located: Sequence[Located]) -> list[Re
     from gradcli.output.console import plain_boxes
 
     plain = plain_boxes(console)
-    table = make_table(console, ["check", "line", "verdict", "max rel Δ", "max abs Δ", "detail"],
-                       right=[False, True, False, True, True, False])
+    table = make_table(
+        console,
+        ["check", "line", "verdict", "max rel Δ", "max abs Δ", "detail"],
+        right=[False, True, False, True, True, False],
+    )
     for loc in located:
         r = loc.result
         status = r.verdict
@@ -227,10 +247,15 @@ def summary_renderables(console: Console, located: Sequence[Located]) -> list[Re
         if len(r.failures) > 1:
             detail += f" (+{len(r.failures) - 1} more)"
         table.add_row(
-            Text(loc.title), Text("" if loc.line is None else str(loc.line)),
-            Text(VERDICT_TEXT[status] if r.passed else VERDICT_TEXT.get(status, "FAIL"),
-                 style="" if plain else VERDICT_STYLE[status if status in VERDICT_STYLE else FAIL]),
-            Text(_sci(r.max_rel)), Text(_sci(r.max_abs)), Text(detail),
+            Text(loc.title),
+            Text("" if loc.line is None else str(loc.line)),
+            Text(
+                VERDICT_TEXT[status] if r.passed else VERDICT_TEXT.get(status, "FAIL"),
+                style="" if plain else VERDICT_STYLE[status if status in VERDICT_STYLE else FAIL],
+            ),
+            Text(_sci(r.max_rel)),
+            Text(_sci(r.max_abs)),
+            Text(detail),
         )
     failed = sum(not loc.result.passed for loc in located)
     passed = len(located) - failed
@@ -247,8 +272,9 @@ def _pass_detail(r: CheckResult) -> str:
         routes.append("expected")
     text = ", ".join(routes) + " agree"
     if excused:
-        why = [f"{ex.kind} at {ex.where}" for ex in r.excuses] + (["not smooth within the step"]
-                                                                  if ROUGH in excused else [])
+        why = [f"{ex.kind} at {ex.where}" for ex in r.excuses] + (
+            ["not smooth within the step"] if ROUGH in excused else []
+        )
         text += "; finite differences cannot judge (" + ", ".join(why) + ")"
     return text
 
@@ -275,10 +301,15 @@ def to_json_object(loc: Located) -> dict[str, Any]:
         fd_nulls = nulls if np.any(fd.computed & ~np.isfinite(fd.estimate)) else None
         entry: dict[str, Any] = {
             "reverse": to_json(row.reverse, f"gradients.{row.name}.reverse", nulls),
-            "forward": None if row.forward is None else to_json(row.forward, f"gradients.{row.name}.forward", nulls),
+            "forward": None
+            if row.forward is None
+            else to_json(row.forward, f"gradients.{row.name}.forward", nulls),
             "finite_difference": to_json(fd_est, f"gradients.{row.name}.finite_difference", fd_nulls),
-            "finite_difference_error": to_json(np.where(fd.computed, fd.error, np.nan),
-                                               f"gradients.{row.name}.finite_difference_error", fd_nulls),
+            "finite_difference_error": to_json(
+                np.where(fd.computed, fd.error, np.nan),
+                f"gradients.{row.name}.finite_difference_error",
+                fd_nulls,
+            ),
             "finite_difference_method": fd.method,
         }
         if row.manual is not None:
@@ -300,16 +331,18 @@ def to_json_object(loc: Located) -> dict[str, Any]:
     obj["value"] = to_json(r.value, "value", nulls)
     if r.expected_value is not None:
         obj["expected_value"] = to_json(r.expected_value, "expected_value", nulls)
-    obj.update({
-        "passed": r.passed,
-        "verdict": r.verdict,
-        "gradients": grads,
-        "kinks": [ex.describe() for ex in r.excuses if ex.kind == KINK],
-        "notes": [ex.describe() for ex in r.excuses if ex.kind != KINK] + list(r.notes),
-        "failures": list(r.failures),
-        "tolerances": {"rtol": r.rtol, "atol": r.atol},
-        "warnings": [*r.warnings, *nulls],
-    })
+    obj.update(
+        {
+            "passed": r.passed,
+            "verdict": r.verdict,
+            "gradients": grads,
+            "kinks": [ex.describe() for ex in r.excuses if ex.kind == KINK],
+            "notes": [ex.describe() for ex in r.excuses if ex.kind != KINK] + list(r.notes),
+            "failures": list(r.failures),
+            "tolerances": {"rtol": r.rtol, "atol": r.atol},
+            "warnings": [*r.warnings, *nulls],
+        }
+    )
     return obj
 
 
@@ -341,10 +374,24 @@ def junit_xml(located: Sequence[Located], suite: str = "gradcli check") -> str:
 
     failures = sum(not loc.result.passed for loc in located)
     total_time = sum(loc.seconds for loc in located)
-    root = ET.Element("testsuites", name=suite, tests=str(len(located)), failures=str(failures),
-                      errors="0", time=f"{total_time:.3f}")
-    ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(located)), failures=str(failures),
-                       errors="0", skipped="0", time=f"{total_time:.3f}")
+    root = ET.Element(
+        "testsuites",
+        name=suite,
+        tests=str(len(located)),
+        failures=str(failures),
+        errors="0",
+        time=f"{total_time:.3f}",
+    )
+    ts = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite,
+        tests=str(len(located)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        time=f"{total_time:.3f}",
+    )
     for loc in located:
         r = loc.result
         attrs = {"name": loc.title, "classname": _classname(loc), "time": f"{loc.seconds:.3f}"}
@@ -374,8 +421,9 @@ def _classname(loc: Located) -> str:
 def _row_lines(r: CheckResult) -> list[str]:
     lines = []
     for row in r.rows:
-        lines.append(f"{row.name}: verdict {row.verdict}, max rel {_sci(row.max_rel)}, "
-                     f"max abs {_sci(row.max_abs)}")
+        lines.append(
+            f"{row.name}: verdict {row.verdict}, max rel {_sci(row.max_rel)}, max abs {_sci(row.max_abs)}"
+        )
     return lines
 
 
@@ -383,8 +431,17 @@ def _row_lines(r: CheckResult) -> list[str]:
 # Putting it together for the command line.
 
 
-def report(located: Sequence[Located], *, fmt: str, single: bool, precision: int, no_color: bool,
-           junit: str | None, warn: Any, fail: Any) -> bool:
+def report(
+    located: Sequence[Located],
+    *,
+    fmt: str,
+    single: bool,
+    precision: int,
+    no_color: bool,
+    junit: str | None,
+    warn: Any,
+    fail: Any,
+) -> bool:
     """Print the results in `fmt` (table, json, github), write the JUnit file; True if all passed.
 
     stdout: the table(s), or JSON Lines (nothing else), plus `::error` lines for github.

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradcli.lang.ast import Span
 from gradcli.check.verdict import CheckInputError, CheckSpec, Prepared, prepare
 from gradcli.errors import UNPRINTABLE, GradcliError, did_you_mean
+from gradcli.lang.ast import Span
 
 CHECK_KEYS = ("name", "program", "at", "wrt", "manual", "expect", "rtol", "atol")
 EXPECT_KEYS = ("value", "gradient")
@@ -146,8 +146,16 @@ class _Reader:
         self.where = KeyLocator(text)
         self.base = Path(path).parent
 
-    def error(self, index: int, key: Sequence[str], message: str, *, hint: str | None = None,
-              name: str | None = None, cause: GradcliError | None = None) -> SpecError:
+    def error(
+        self,
+        index: int,
+        key: Sequence[str],
+        message: str,
+        *,
+        hint: str | None = None,
+        name: str | None = None,
+        cause: GradcliError | None = None,
+    ) -> SpecError:
         line = self.where.line_of(index, key) if key else self.where.check_line(index)
         who = f"check '{name}'" if name else f"check #{index + 1}"
         keytext = f", key '{'.'.join(key)}'" if key else ""
@@ -165,21 +173,35 @@ class _Reader:
             raise self._syntax(exc) from None
         extra = [k for k in data if k != "check"]
         if extra:
-            line = next((i + 1 for i, text in enumerate(self.where.lines)
-                         if re.match(r"\s*\[*\s*" + _key_pattern([extra[0]]), text)), 1)
-            raise SpecError(f"{self.path}:{line}: key '{extra[0]}': unknown top-level key",
-                            hint="each check is a [[check]] table (did you mean [[check]]?)")
+            line = next(
+                (
+                    i + 1
+                    for i, text in enumerate(self.where.lines)
+                    if re.match(r"\s*\[*\s*" + _key_pattern([extra[0]]), text)
+                ),
+                1,
+            )
+            raise SpecError(
+                f"{self.path}:{line}: key '{extra[0]}': unknown top-level key",
+                hint="each check is a [[check]] table (did you mean [[check]]?)",
+            )
         checks = data.get("check")
         if not isinstance(checks, list) or not checks or not all(isinstance(c, dict) for c in checks):
-            raise SpecError(f"{self.path}:1: key 'check': the file has no [[check]] tables",
-                            hint='start each check with [[check]], then program = "..." and at = { ... }')
+            raise SpecError(
+                f"{self.path}:1: key 'check': the file has no [[check]] tables",
+                hint='start each check with [[check]], then program = "..." and at = { ... }',
+            )
         out = [self._check(i, table) for i, table in enumerate(checks)]
         seen: dict[str, SpecCheck] = {}
         for c in out:
             if c.spec.name and c.spec.name in seen:
-                raise self.error(c.index, ["name"], f"the name is also used by the check on line "
-                                 f"{seen[c.spec.name].line}", hint="give every check its own name",
-                                 name=c.spec.name)
+                raise self.error(
+                    c.index,
+                    ["name"],
+                    f"the name is also used by the check on line {seen[c.spec.name].line}",
+                    hint="give every check its own name",
+                    name=c.spec.name,
+                )
             seen[c.spec.name] = c
         return out
 
@@ -192,8 +214,10 @@ class _Reader:
             line = max(1, len(self.text.rstrip("\n").split("\n")))
             column = 1
         detail = re.sub(r"\s*\(at [^)]*\)\s*$", "", message)
-        err = SpecError(f"{self.path}:{line}: invalid TOML: {detail}",
-                        hint="see https://toml.io; strings need quotes: program = \"sin(x)\"")
+        err = SpecError(
+            f"{self.path}:{line}: invalid TOML: {detail}",
+            hint='see https://toml.io; strings need quotes: program = "sin(x)"',
+        )
         err.source, err.span = self.text, Span(0, 1, line, column)
         return err
 
@@ -210,17 +234,28 @@ class _Reader:
             raise self.error(i, ["name"], "must not contain control characters", name=None)
         program = table.get("program")
         if program is None:
-            raise self.error(i, [], "the key 'program' is missing", name=label,
-                             hint='add program = "..." (the expression or program to check)')
+            raise self.error(
+                i,
+                [],
+                "the key 'program' is missing",
+                name=label,
+                hint='add program = "..." (the expression or program to check)',
+            )
         if not isinstance(program, str) or not program.strip():
             raise self.error(i, ["program"], "must be a non-empty string", name=label)
         source = self._program(i, program, label)
         bindings = self._bindings(i, table.get("at", {}), label)
         wrt = table.get("wrt")
-        if wrt is not None and not (isinstance(wrt, str) or (isinstance(wrt, list)
-                                                             and all(isinstance(w, str) for w in wrt))):
-            raise self.error(i, ["wrt"], "must be a list of input names or a comma-separated string",
-                             name=label, hint='wrt = ["w", "b"]')
+        if wrt is not None and not (
+            isinstance(wrt, str) or (isinstance(wrt, list) and all(isinstance(w, str) for w in wrt))
+        ):
+            raise self.error(
+                i,
+                ["wrt"],
+                "must be a list of input names or a comma-separated string",
+                name=label,
+                hint='wrt = ["w", "b"]',
+            )
         manual = self._manual(i, table.get("manual"), label)
         expect_value, expect_gradient = self._expect(i, table.get("expect"), label)
         tols = {}
@@ -228,11 +263,20 @@ class _Reader:
             if key in table:
                 v = table[key]
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                    raise self.error(i, [key], "must be a non-negative number", name=label, hint=f"{key} = 1e-9")
+                    raise self.error(
+                        i, [key], "must be a non-negative number", name=label, hint=f"{key} = 1e-9"
+                    )
                 tols[key] = float(v)
         spec = CheckSpec(
-            program=source, bindings=bindings, wrt=wrt, manual=manual, expect_value=expect_value,
-            expect_gradient=expect_gradient, rtol=tols.get("rtol"), atol=tols.get("atol"), name=label or "",
+            program=source,
+            bindings=bindings,
+            wrt=wrt,
+            manual=manual,
+            expect_value=expect_value,
+            expect_gradient=expect_gradient,
+            rtol=tols.get("rtol"),
+            atol=tols.get("atol"),
+            name=label or "",
         )
         return SpecCheck(spec, i, self.where.check_line(i))
 
@@ -257,8 +301,13 @@ class _Reader:
         for name, raw in at.items():
             key = ["at", name]
             if isinstance(raw, dict):
-                raise self.error(i, key, "must be a number, an array of numbers or a string", name=label,
-                                 hint=f'{name} = 3, {name} = [1, 2], or {name} = "pi/4"')
+                raise self.error(
+                    i,
+                    key,
+                    "must be a number, an array of numbers or a string",
+                    name=label,
+                    hint=f'{name} = 3, {name} = [1, 2], or {name} = "pi/4"',
+                )
             if isinstance(raw, str):
                 text = raw.strip()
                 if text.startswith("@") and not Path(text[1:]).is_absolute():
@@ -274,8 +323,12 @@ class _Reader:
             try:
                 value = np.asarray(raw, dtype=np.float64)
             except (TypeError, ValueError):
-                raise self.error(i, key, "must be a number, an array of numbers (rows of equal length) "
-                                 "or a string", name=label) from None
+                raise self.error(
+                    i,
+                    key,
+                    "must be a number, an array of numbers (rows of equal length) or a string",
+                    name=label,
+                ) from None
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise self.error(i, key, f"'{name}' is not an input name", name=label)
             out[name] = value[()] if value.ndim == 0 else value
@@ -285,13 +338,23 @@ class _Reader:
         if manual is None:
             return []
         if not isinstance(manual, dict):
-            raise self.error(i, ["manual"], "must be a table of input -> formula", name=label,
-                             hint='manual = { x = "2*x*cos(x**2)" }')
+            raise self.error(
+                i,
+                ["manual"],
+                "must be a table of input -> formula",
+                name=label,
+                hint='manual = { x = "2*x*cos(x**2)" }',
+            )
         out: list[tuple[str | None, str]] = []
         for name, formula in manual.items():
             if not isinstance(formula, str) or not formula.strip():
-                raise self.error(i, ["manual", name], "must be a formula in a string", name=label,
-                                 hint=f'{name} = "2*{name}"')
+                raise self.error(
+                    i,
+                    ["manual", name],
+                    "must be a formula in a string",
+                    name=label,
+                    hint=f'{name} = "2*{name}"',
+                )
             out.append((name, formula))
         return out
 
@@ -299,8 +362,13 @@ class _Reader:
         if expect is None:
             return None, {}
         if not isinstance(expect, dict):
-            raise self.error(i, ["expect"], "must be a table with value and/or gradient", name=label,
-                             hint="expect = { value = 1.0, gradient = { x = 2.0 } }")
+            raise self.error(
+                i,
+                ["expect"],
+                "must be a table with value and/or gradient",
+                name=label,
+                hint="expect = { value = 1.0, gradient = { x = 2.0 } }",
+            )
         for key in expect:
             if key not in EXPECT_KEYS:
                 hint = did_you_mean(key, EXPECT_KEYS) or "keys: value, gradient"
@@ -310,8 +378,13 @@ class _Reader:
             self._numbers(i, ["expect", "value"], value, label)
         gradient = expect.get("gradient", {})
         if not isinstance(gradient, dict):
-            raise self.error(i, ["expect", "gradient"], "must be a table of input -> number or array",
-                             name=label, hint="gradient = { x = 2.0 }")
+            raise self.error(
+                i,
+                ["expect", "gradient"],
+                "must be a table of input -> number or array",
+                name=label,
+                hint="gradient = { x = 2.0 }",
+            )
         for name, raw in gradient.items():
             self._numbers(i, ["expect", "gradient", name], raw, label)
         return value, dict(gradient)
@@ -339,8 +412,11 @@ class _Reader:
                 spec_err = self.error(c.index, key, err.message, name=c.spec.name or None, cause=err)
                 if err.field == "at" and err.message.startswith("missing"):
                     missing = err.message.split(":", 1)[1].split(" (")[0].strip()
-                    spec_err.hint = "give each a value: at = { " + ", ".join(
-                        f"{m} = ..." for m in missing.split(", ")) + " }"
+                    spec_err.hint = (
+                        "give each a value: at = { "
+                        + ", ".join(f"{m} = ..." for m in missing.split(", "))
+                        + " }"
+                    )
                 raise spec_err from None
         return out
 
@@ -358,8 +434,10 @@ def load(path: str) -> tuple[list[SpecCheck], list[Prepared]]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise SpecError(f"cannot read the spec file {path}: {exc.strerror or exc}",
-                        hint="gradcli check --spec checks.toml (see the README for the format)") from None
+        raise SpecError(
+            f"cannot read the spec file {path}: {exc.strerror or exc}",
+            hint="gradcli check --spec checks.toml (see the README for the format)",
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -368,4 +446,3 @@ def load(path: str) -> tuple[list[SpecCheck], list[Prepared]]:
     reader = _Reader(path, text)
     checks = reader.checks()
     return checks, reader.prepared(checks)
-

@@ -36,16 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.check import finite_diff
-from gradcli.engine import reverse
-from gradcli.check import tolerance
 from gradcli.api import Compiled, domain_warnings
-from gradcli.lang.ast import Name
-from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
+from gradcli.check import finite_diff, tolerance
+from gradcli.engine import reverse
 from gradcli.engine.graph import Graph
-from gradcli.primitives import CONSTANTS
 from gradcli.engine.rules import kink_rule
 from gradcli.engine.values import bind, forward_values
+from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
+from gradcli.lang.ast import Name
+from gradcli.primitives import CONSTANTS
 
 Array = Any
 
@@ -130,8 +129,10 @@ class Excuse:
 
     def describe(self) -> str:
         if self.kind == DETACH:
-            return (f"{self.where} blocks the gradient on purpose; finite differences see through it, "
-                    "so they cannot judge")
+            return (
+                f"{self.where} blocks the gradient on purpose; finite differences see through it, "
+                "so they cannot judge"
+            )
         at = "" if self.size == 1 else f" at {self.count} of its {self.size} elements"
         conv = f" (convention: {self.detail})" if self.detail else ""
         return f"{self.where} is at a kink{at}{conv}: finite differences cannot judge there"
@@ -273,12 +274,16 @@ def prepare(spec: CheckSpec) -> Prepared:
             if name not in wrt:
                 hint = did_you_mean(name, wrt) or "inputs checked: " + (", ".join(wrt) or "none")
                 raise BindingError(f"an expected gradient for '{name}', which is not checked", hint=hint)
-            expect_gradient[name] = _as_shape(raw, np.shape(inputs[name]), f"the expected gradient for '{name}'")
+            expect_gradient[name] = _as_shape(
+                raw, np.shape(inputs[name]), f"the expected gradient for '{name}'"
+            )
     expect_value = None
     if spec.expect_value is not None:
         with _field("expect.value"):
             expect_value = _as_shape(spec.expect_value, np.shape(vals[graph.output]), "the expected value")
-    return Prepared(spec, compiled, inputs, vals, counts, wrt, manual, expect_gradient, expect_value, warnings)
+    return Prepared(
+        spec, compiled, inputs, vals, counts, wrt, manual, expect_gradient, expect_value, warnings
+    )
 
 
 def _manual_target(target: str | None, wrt: list[str], graph: Graph, explicit_wrt: bool) -> str:
@@ -293,8 +298,10 @@ def _manual_target(target: str | None, wrt: list[str], graph: Graph, explicit_wr
     if target in wrt:
         return target
     if target in graph.inputs and explicit_wrt:
-        raise BindingError(f"a manual formula for '{target}', which is not in --wrt",
-                           hint=f"add it: --wrt {','.join([*wrt, target])}")
+        raise BindingError(
+            f"a manual formula for '{target}', which is not in --wrt",
+            hint=f"add it: --wrt {','.join([*wrt, target])}",
+        )
     hint = did_you_mean(target, graph.inputs) or "inputs: " + (", ".join(graph.inputs) or "none")
     raise BindingError(f"a manual formula for '{target}', which is not an input of the program", hint=hint)
 
@@ -326,9 +333,13 @@ def manual_value(formula: str, name: str, env: Mapping[str, Array], shape: tuple
             known = ", ".join(env) or "none"
             raise BindingError(
                 f"{what} uses {', '.join(repr(u) for u in unknown)}, which the program does not define",
-                span=graph.input_spans[unknown[0]], source=formula,
-                hint=" ".join(filter(None, [did_you_mean(unknown[0], env),
-                                            f"(it may use the program's names: {known})"])),
+                span=graph.input_spans[unknown[0]],
+                source=formula,
+                hint=" ".join(
+                    filter(
+                        None, [did_you_mean(unknown[0], env), f"(it may use the program's names: {known})"]
+                    )
+                ),
             )
         vals, _ = forward_values(graph, {n: env[n] for n in graph.inputs})
     except GradcliError as err:
@@ -341,8 +352,10 @@ def manual_value(formula: str, name: str, env: Mapping[str, Array], shape: tuple
     except ValueError:
         ok = False
     if not ok:
-        raise ShapeError(f"{what} has shape {value.shape}, but '{name}' has shape {shape}",
-                         hint="the formula gives d(sum of the output)/d" + name + ", one number per element")
+        raise ShapeError(
+            f"{what} has shape {value.shape}, but '{name}' has shape {shape}",
+            hint="the formula gives d(sum of the output)/d" + name + ", one number per element",
+        )
     return np.array(np.broadcast_to(value, shape), dtype=np.float64)
 
 
@@ -390,23 +403,33 @@ def verdict(prep: Prepared) -> CheckResult:
             notes.append(fd.note)
         formula, manual = prep.manual.get(name, (None, None))
         row = _row(
-            name, np.asarray(rev[name], dtype=np.float64),
+            name,
+            np.asarray(rev[name], dtype=np.float64),
             None if fwd is None else np.asarray(fwd[name], dtype=np.float64),
-            fd, manual, formula, prep.expect_gradient.get(name), excuses, rtol, atol,
+            fd,
+            manual,
+            formula,
+            prep.expect_gradient.get(name),
+            excuses,
+            rtol,
+            atol,
         )
         rows.append(row)
         if row.vague.any():
             count = int(row.vague.sum())
             where = "" if not row.shape else f" at {count} of {row.vague.size} elements"
             worst = float(np.max(fd.error[row.vague]))
-            notes.append(f"the finite difference for '{name}' is too uncertain to judge{where} "
-                         f"(error estimate up to {worst:.1e}); the exact routes judge there")
+            notes.append(
+                f"the finite difference for '{name}' is too uncertain to judge{where} "
+                f"(error estimate up to {worst:.1e}); the exact routes judge there"
+            )
     value = vals[graph.output]
     value_status = OK
     if np.any(np.isnan(value)):
         value_status = NAN
     elif prep.expect_value is not None and not np.all(
-            tolerance.close(value, prep.expect_value, rtol=rtol, atol=atol)):
+        tolerance.close(value, prep.expect_value, rtol=rtol, atol=atol)
+    ):
         value_status = FAIL
     warnings = list(prep.warnings) + domain_warnings(graph, vals, rev)
     if np.ndim(value) != 0:
@@ -414,23 +437,44 @@ def verdict(prep: Prepared) -> CheckResult:
     if not prep.wrt:
         notes.append("the program has no inputs to differentiate")
     result = CheckResult(
-        name=spec.name, program=spec.program, inputs=prep.inputs, value=value,
-        expected_value=prep.expect_value, value_status=value_status, rows=rows, excuses=excuses,
-        notes=notes, warnings=warnings, rtol=rtol, atol=atol,
+        name=spec.name,
+        program=spec.program,
+        inputs=prep.inputs,
+        value=value,
+        expected_value=prep.expect_value,
+        value_status=value_status,
+        rows=rows,
+        excuses=excuses,
+        notes=notes,
+        warnings=warnings,
+        rtol=rtol,
+        atol=atol,
         value_note=next(iter(domain_warnings(graph, vals, {})), "") if value_status == NAN else "",
     )
     result.failures = failure_messages(result)
     return result
 
 
-def _row(name: str, rev: np.ndarray, fwd: np.ndarray | None, fd: finite_diff.FDResult,
-         manual: np.ndarray | None, formula: str | None, expected: np.ndarray | None,
-         excuses: Sequence[Excuse], rtol: float, atol: float) -> Row:
+def _row(
+    name: str,
+    rev: np.ndarray,
+    fwd: np.ndarray | None,
+    fd: finite_diff.FDResult,
+    manual: np.ndarray | None,
+    formula: str | None,
+    expected: np.ndarray | None,
+    excuses: Sequence[Excuse],
+    rtol: float,
+    atol: float,
+) -> Row:
     shape = tuple(rev.shape)
     scale = tolerance.scale(rev)
     tol_abs = atol * scale
-    exact = [(label, arr) for label, arr in (("forward", fwd), ("manual", manual), ("expected", expected))
-             if arr is not None]
+    exact = [
+        (label, arr)
+        for label, arr in (("forward", fwd), ("manual", manual), ("expected", expected))
+        if arr is not None
+    ]
     nan = np.isnan(rev).copy()
     fail = np.zeros(shape, dtype=bool)
     reasons: dict[int, list[str]] = {}
@@ -480,8 +524,9 @@ def _row(name: str, rev: np.ndarray, fwd: np.ndarray | None, fd: finite_diff.FDR
     return Row(name, shape, rev, fwd, fd, manual, formula, expected, status, reasons, rel, absd, scale, vague)
 
 
-def find_excuses(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
-                 wrt: Iterable[str]) -> list[Excuse]:
+def find_excuses(
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Iterable[str]
+) -> list[Excuse]:
     """Kinks (the primitive table's `kink` expressions) and detach() on a path input -> output."""
     feeds = _feeds_output(graph)
     per_input = {name: finite_diff.depends_on(graph, graph.inputs[name]) for name in wrt}
@@ -508,14 +553,19 @@ def find_excuses(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
         ex = Excuse(kind, _op_text(graph, i), detail, int(mask.sum()), int(mask.size))
         for name, dep in per_input.items():
             if dep[i]:
-                ex.masks[name] = _project(mask, np.shape(vals[i]), np.shape(vals[graph.inputs[name]]),
-                                          ew[name][i] and all(ew[name][a] for a in op.args if dep[a]))
+                ex.masks[name] = _project(
+                    mask,
+                    np.shape(vals[i]),
+                    np.shape(vals[graph.inputs[name]]),
+                    ew[name][i] and all(ew[name][a] for a in op.args if dep[a]),
+                )
         excuses.append(ex)
     return excuses
 
 
-def _project(mask: np.ndarray, op_shape: tuple[int, ...], shape: tuple[int, ...],
-             elementwise: bool) -> np.ndarray:
+def _project(
+    mask: np.ndarray, op_shape: tuple[int, ...], shape: tuple[int, ...], elementwise: bool
+) -> np.ndarray:
     """The input elements behind an op's masked elements (all of them past a reduction)."""
     if not elementwise or mask.ndim == 0:
         return np.full(shape, bool(mask.any()))
@@ -577,8 +627,12 @@ def _element_message(row: Row, j: int) -> str:
     where = element_label(row.name, row.shape, j)
     ref = float(row.reverse.ravel()[j])
     if row.verdict_at(j) == NAN:
-        routes = [("reverse", row.reverse), ("forward", row.forward), ("manual", row.manual),
-                  ("expected", row.expected)]
+        routes = [
+            ("reverse", row.reverse),
+            ("forward", row.forward),
+            ("manual", row.manual),
+            ("expected", row.expected),
+        ]
         nans = [label for label, arr in routes if arr is not None and np.isnan(arr.ravel()[j])]
         verb = "are" if len(nans) > 1 else "is"
         return f"{where}: {' and '.join(nans) or 'the value'} {verb} NaN"
@@ -599,8 +653,10 @@ def _element_message(row: Row, j: int) -> str:
             else:
                 parts.append(f"forward mode gives {number}")
     rel, absd = float(row.rel.ravel()[j]), float(row.abs.ravel()[j])
-    return (f"{where}: {' and '.join(parts)}, but reverse mode gives {fmt(ref)} "
-            f"(relative difference {rel:.2g}, absolute {absd:.2g})")
+    return (
+        f"{where}: {' and '.join(parts)}, but reverse mode gives {fmt(ref)} "
+        f"(relative difference {rel:.2g}, absolute {absd:.2g})"
+    )
 
 
 def _text(value: Any) -> str:
@@ -608,5 +664,3 @@ def _text(value: Any) -> str:
     if arr.ndim == 0:
         return fmt(float(arr))
     return np.array2string(arr, precision=10, threshold=8)
-
-

@@ -171,15 +171,17 @@ Wrt = Annotated[
     typer.Option(
         "--wrt",
         metavar="NAMES",
-        help="Inputs to differentiate, comma-separated or repeated (default: all); "
-        "the others are constants.",
+        help="Inputs to differentiate, comma-separated or repeated (default: all); the others are constants.",
         show_default=False,
     ),
 ]
 Mode = Annotated[
     Literal["reverse", "forward", "both"],  # a Literal is a choice since typer 0.19
-    typer.Option("--mode", help="reverse (backpropagation), forward (dual numbers), or both: "
-                 "run both and exit 1 if they disagree beyond rounding."),
+    typer.Option(
+        "--mode",
+        help="reverse (backpropagation), forward (dual numbers), or both: "
+        "run both and exit 1 if they disagree beyond rounding.",
+    ),
 ]
 
 
@@ -239,8 +241,10 @@ def _load(program: str, bindings: Sequence[str] | None) -> tuple[str, dict[str, 
     for i, word in enumerate(words[:-1]):
         if word.isidentifier() and words[i + 1].startswith("="):  # x = 3, x =3
             value = words[i + 1][1:] or (words[i + 2] if i + 2 < len(words) else "...")
-            raise BindingError(f"'{word}' is not a binding: there is a space before '='",
-                               hint=f"write bindings without spaces around '=': {word}={value}")
+            raise BindingError(
+                f"'{word}' is not a binding: there is a space before '='",
+                hint=f"write bindings without spaces around '=': {word}={value}",
+            )
     values: dict[str, Any] = {}
     for word in words:
         name, value = parse_binding(word)
@@ -300,8 +304,13 @@ def _report(
             warn(w, no_color=no_color)
         if len(grads) == 1:
             grads = {"gradient": next(iter(grads.values()))}
-        render.result(make_console(no_color=no_color), value, inputs, precision,
-                      grads if gradients is not None else None)
+        render.result(
+            make_console(no_color=no_color),
+            value,
+            inputs,
+            precision,
+            grads if gradients is not None else None,
+        )
     if strict:
         from gradcli.api import all_finite
 
@@ -340,8 +349,16 @@ def eval_(
     compiled = Compiled(source)
     value, warnings = compiled.evaluate_full(values)
     inputs = {name: values[name] for name in compiled.inputs}
-    _report(source, value, inputs, warnings, json_out=json_out, precision=precision,
-            no_color=no_color, strict=strict)
+    _report(
+        source,
+        value,
+        inputs,
+        warnings,
+        json_out=json_out,
+        precision=precision,
+        no_color=no_color,
+        strict=strict,
+    )
 
 
 @command()
@@ -355,9 +372,14 @@ def grad(
     strict: Strict = False,
     no_color: NoColor = False,
     debug: Debug = False,
-    explain_: Annotated[bool, typer.Option(
-        "--explain", help="Then show the chain rule step by step, as `gradcli explain` does "
-        "(with --json: under the key \"explain\").")] = False,
+    explain_: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Then show the chain rule step by step, as `gradcli explain` does "
+            '(with --json: under the key "explain").',
+        ),
+    ] = False,
 ) -> None:
     """Value and gradient of a program.
 
@@ -390,21 +412,36 @@ def grad(
     warnings = list(result.warnings)
     if not compiled.inputs:
         looks_bound = re.fullmatch(r"\s*[A-Za-z_]\w*\s*=[^;\n]*", source)
-        warnings.append("the program has no inputs: there is nothing to differentiate"
-                        + ("; the program comes first, then the bindings: gradcli grad 'x**2' x=3"
-                           if looks_bound else ""))
+        warnings.append(
+            "the program has no inputs: there is nothing to differentiate"
+            + ("; the program comes first, then the bindings: gradcli grad 'x**2' x=3" if looks_bound else "")
+        )
     explanation = _explanation(source, values, names, mode) if explain_ else None
     if explanation is not None and json_out:
         from gradcli.explain.render import as_json
 
         extra = {**extra, "explain": as_json(explanation)}
-    _report(source, result.value, result.inputs, warnings, json_out=json_out, precision=precision,
-            no_color=no_color, strict=strict, mode=mode, gradients=gradients, extra=extra)
+    _report(
+        source,
+        result.value,
+        result.inputs,
+        warnings,
+        json_out=json_out,
+        precision=precision,
+        no_color=no_color,
+        strict=strict,
+        mode=mode,
+        gradients=gradients,
+        extra=extra,
+    )
     if mode == "both":
         if not both.agree:
             detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())
-            fail(f"forward and reverse mode disagree beyond rounding ({describe()}) on {detail}",
-                 no_color=no_color, label="check failed")
+            fail(
+                f"forward and reverse mode disagree beyond rounding ({describe()}) on {detail}",
+                no_color=no_color,
+                label="check failed",
+            )
             raise typer.Exit(EXIT_CHECK_FAILED)
         if not json_out and result.gradient:
             typer.echo(f"\nforward and reverse mode agree to rounding ({describe()})")
@@ -421,8 +458,15 @@ def _explanation(source: str, values: Mapping[str, Any], wrt: str | None, mode: 
     return build(source, values, wrt=wrt, mode=mode)
 
 
-def _show_explanation(explanation: Any, fmt: str, export: str | None, *, precision: int,
-                      no_color: bool, max_rows: int | None = None) -> None:
+def _show_explanation(
+    explanation: Any,
+    fmt: str,
+    export: str | None,
+    *,
+    precision: int,
+    no_color: bool,
+    max_rows: int | None = None,
+) -> None:
     """The explanation on stdout as tables, markdown or JSON; and, with `export`, to a file."""
     from gradcli.explain import render as er
 
@@ -454,8 +498,11 @@ def explain(
     wrt: Wrt = None,
     mode: Annotated[
         Literal["reverse", "forward", "both"],
-        typer.Option("--mode", help="reverse: the backward pass (backpropagation); forward: the "
-                     "tangents per input (dual numbers); both."),
+        typer.Option(
+            "--mode",
+            help="reverse: the backward pass (backpropagation); forward: the "
+            "tangents per input (dual numbers); both.",
+        ),
     ] = "reverse",
     fmt: Annotated[
         Literal["table", "markdown", "json"],
@@ -463,13 +510,21 @@ def explain(
     ] = "table",
     export: Annotated[
         str | None,
-        typer.Option("--export", metavar="FILE", help="Also write the tables to FILE: .svg, .html or .txt.",
-                     show_default=False),
+        typer.Option(
+            "--export",
+            metavar="FILE",
+            help="Also write the tables to FILE: .svg, .html or .txt.",
+            show_default=False,
+        ),
     ] = None,
     max_rows: Annotated[
         int,
-        typer.Option("--max-rows", min=0, metavar="N",
-                     help="At most N nodes per table (0: all); a note says what was left out."),
+        typer.Option(
+            "--max-rows",
+            min=0,
+            metavar="N",
+            help="At most N nodes per table (0: all); a note says what was left out.",
+        ),
     ] = 60,
     precision: Precision = 5,
     no_color: NoColor = False,
@@ -502,52 +557,82 @@ def explain(
     _show_explanation(explanation, fmt, export, precision=precision, no_color=no_color, max_rows=max_rows)
 
 
-@command(epilog=(
-    "\b\nExit codes:\n"
-    "  0  every route agrees (finite differences excused at kinks, as the table says)\n"
-    "  1  a route disagrees, or the value or an exact gradient is NaN\n"
-    "  2  bad input: usage, parse, name, arity, shape, binding, limit, or an invalid spec file\n"
-    "  3  internal error (a bug; --debug shows the traceback)"
-))
+@command(
+    epilog=(
+        "\b\nExit codes:\n"
+        "  0  every route agrees (finite differences excused at kinks, as the table says)\n"
+        "  1  a route disagrees, or the value or an exact gradient is NaN\n"
+        "  2  bad input: usage, parse, name, arity, shape, binding, limit, or an invalid spec file\n"
+        "  3  internal error (a bug; --debug shows the traceback)"
+    )
+)
 def check(
     program: Annotated[
         str | None,
-        typer.Argument(metavar="PROGRAM", show_default=False,
-                       help="Expression or program ('-' stdin, '@path' a file); not with --spec."),
+        typer.Argument(
+            metavar="PROGRAM",
+            show_default=False,
+            help="Expression or program ('-' stdin, '@path' a file); not with --spec.",
+        ),
     ] = None,
     bindings: Bindings = None,
     manual: Annotated[
         list[str] | None,
-        typer.Option("--manual", metavar="[INPUT:]FORMULA", show_default=False,
-                     help="A hand-derived derivative to check, e.g. 'x:2*x*cos(x**2)' (INPUT: may be left "
-                     "out when there is one input); it may use the program's inputs and intermediates. "
-                     "Repeat for several inputs."),
+        typer.Option(
+            "--manual",
+            metavar="[INPUT:]FORMULA",
+            show_default=False,
+            help="A hand-derived derivative to check, e.g. 'x:2*x*cos(x**2)' (INPUT: may be left "
+            "out when there is one input); it may use the program's inputs and intermediates. "
+            "Repeat for several inputs.",
+        ),
     ] = None,
     wrt: Wrt = None,
     rtol: Annotated[
         float | None,
-        typer.Option("--rtol", min=0.0, metavar="R", show_default=False,
-                     help="Relative tolerance of the exact routes (default 1e-9)."),
+        typer.Option(
+            "--rtol",
+            min=0.0,
+            metavar="R",
+            show_default=False,
+            help="Relative tolerance of the exact routes (default 1e-9).",
+        ),
     ] = None,
     atol: Annotated[
         float | None,
-        typer.Option("--atol", min=0.0, metavar="A", show_default=False,
-                     help="Absolute tolerance, times max(1, largest |gradient|) (default 1e-12)."),
+        typer.Option(
+            "--atol",
+            min=0.0,
+            metavar="A",
+            show_default=False,
+            help="Absolute tolerance, times max(1, largest |gradient|) (default 1e-12).",
+        ),
     ] = None,
     spec: Annotated[
         str | None,
-        typer.Option("--spec", metavar="FILE", show_default=False,
-                     help="Run every [[check]] of a TOML spec file (format in the README)."),
+        typer.Option(
+            "--spec",
+            metavar="FILE",
+            show_default=False,
+            help="Run every [[check]] of a TOML spec file (format in the README).",
+        ),
     ] = None,
     junit: Annotated[
         str | None,
-        typer.Option("--junit", metavar="PATH", show_default=False,
-                     help="Also write a JUnit XML report (one testcase per check)."),
+        typer.Option(
+            "--junit",
+            metavar="PATH",
+            show_default=False,
+            help="Also write a JUnit XML report (one testcase per check).",
+        ),
     ] = None,
     fmt: Annotated[
         Literal["table", "json", "github"],
-        typer.Option("--format", help="table; json (JSON Lines, one object per check); or github "
-                     "(the table plus ::error annotations for failed checks)."),
+        typer.Option(
+            "--format",
+            help="table; json (JSON Lines, one object per check); or github "
+            "(the table plus ::error annotations for failed checks).",
+        ),
     ] = "table",
     json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     precision: Precision = 10,
@@ -573,16 +658,17 @@ def check(
     """
     import time
 
-    from gradcli.check import verdict as ck
     from gradcli.check import report as cr
+    from gradcli.check import verdict as ck
 
     if json_out:
         fmt = "json"
     if spec is not None:
         if program is not None or bindings or manual or wrt:
-            raise ck.CheckUsageError("--spec runs the checks of a file: give no PROGRAM, bindings, --manual "
-                                     "or --wrt", hint="gradcli check --spec checks.toml, or gradcli check "
-                                     "PROGRAM NAME=VALUE ...")
+            raise ck.CheckUsageError(
+                "--spec runs the checks of a file: give no PROGRAM, bindings, --manual or --wrt",
+                hint="gradcli check --spec checks.toml, or gradcli check PROGRAM NAME=VALUE ...",
+            )
         from gradcli.check.spec import load
 
         checks, prepared = load(spec)
@@ -592,9 +678,11 @@ def check(
         places: list[tuple[str | None, int | None]] = [(spec, c.line) for c in checks]
     else:
         if program is None:
-            raise ck.CheckUsageError("nothing to check: give a PROGRAM and its values, or --spec FILE",
-                                     hint="gradcli check 'sin(x**2)' x=3 --manual '2*x*cos(x**2)', "
-                                     "or gradcli check --spec checks.toml")
+            raise ck.CheckUsageError(
+                "nothing to check: give a PROGRAM and its values, or --spec FILE",
+                hint="gradcli check 'sin(x**2)' x=3 --manual '2*x*cos(x**2)', "
+                "or gradcli check --spec checks.toml",
+            )
         source, values = _load(program, bindings)
         formulas = [ck.parse_manual(m) for m in manual or []]
         one = ck.CheckSpec(source, values, ",".join(wrt) if wrt else None, formulas, rtol=rtol, atol=atol)
@@ -605,8 +693,16 @@ def check(
         start = time.perf_counter()
         result = ck.verdict(prep)
         located.append(cr.Located(result, file, line, time.perf_counter() - start))
-    passed = cr.report(located, fmt=fmt, single=spec is None, precision=precision, no_color=no_color,
-                       junit=junit, warn=warn, fail=fail)
+    passed = cr.report(
+        located,
+        fmt=fmt,
+        single=spec is None,
+        precision=precision,
+        no_color=no_color,
+        junit=junit,
+        warn=warn,
+        fail=fail,
+    )
     if not passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
@@ -641,8 +737,10 @@ def functions(
         for name in names:
             prim = lookup(name) or next((p for p in prims if p.symbol == name), None)
             if prim is None or not prim.public:
-                raise UnknownNameError(f"unknown function '{name}'",
-                                       hint=did_you_mean(name, public_names()) or "gradcli functions lists them all")
+                raise UnknownNameError(
+                    f"unknown function '{name}'",
+                    hint=did_you_mean(name, public_names()) or "gradcli functions lists them all",
+                )
             chosen.append(prim)
         prims = list(dict.fromkeys(chosen))
     render.functions_table([render.function_row(p) for p in prims], no_color=no_color)
@@ -658,7 +756,10 @@ def _app_for(args: Sequence[str]) -> typer.Typer:
 
     if args:
         for info in app.registered_commands:
-            if info.callback is not None and (info.name or get_command_name(info.callback.__name__)) == args[0]:
+            if (
+                info.callback is not None
+                and (info.name or get_command_name(info.callback.__name__)) == args[0]
+            ):
                 single = copy.copy(app)
                 single.registered_commands = [info]
                 return single
@@ -683,7 +784,9 @@ def main() -> None:
     except Exception as exc:
         if "--debug" in sys.argv[1:]:
             raise
-        fail(f"{type(exc).__name__}: {exc}\n"
-             "hint: this is a bug in gradcli; run again with --debug for the traceback, and report it",
-             label="internal error")
+        fail(
+            f"{type(exc).__name__}: {exc}\n"
+            "hint: this is a bug in gradcli; run again with --debug for the traceback, and report it",
+            label="internal error",
+        )
         sys.exit(EXIT_INTERNAL)

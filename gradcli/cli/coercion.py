@@ -48,7 +48,9 @@ def _fast(annotation: Any, info: Any) -> Any | None:
 
         return number
     if get_origin(annotation) is list and get_args(annotation) == (str,):
-        return lambda v: list(v) if isinstance(v, (list, tuple)) and all(type(x) is str for x in v) else _DECLINE
+        return lambda v: (
+            list(v) if isinstance(v, (list, tuple)) and all(type(x) is str for x in v) else _DECLINE
+        )
     if get_origin(annotation) is Literal and getattr(info, "case_sensitive", False):
         choices = [c for c in get_args(annotation) if type(c) is str]
         return lambda v: v if type(v) is str and v in choices else _DECLINE
@@ -86,4 +88,6 @@ def install(command: Any, ctx: Any) -> None:
             continue
         convert = _fast(descriptor.annotation, descriptor.parameter_info)
         if convert is not None and descriptor.file_annotation is None:
-            param._runtime_param = _Simple(descriptor.parameter_info, descriptor.annotation, convert, descriptor)
+            param._runtime_param = _Simple(
+                descriptor.parameter_info, descriptor.annotation, convert, descriptor
+            )

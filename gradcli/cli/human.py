@@ -59,8 +59,9 @@ def values_text(value: Any, precision: int) -> str:
     )
 
 
-def make_table(console: Console, headers: Sequence[str], *, right: Sequence[bool] = (),
-               styles: Sequence[str] = ()) -> Table:
+def make_table(
+    console: Console, headers: Sequence[str], *, right: Sequence[bool] = (), styles: Sequence[str] = ()
+) -> Table:
     """The one table style of human output (grad, functions, check, explain): light rules and
     bold headers on a terminal; plain aligned columns two spaces apart otherwise. `right`
     right-aligns columns and `styles` styles them (by position; default left, unstyled)."""
@@ -76,8 +77,12 @@ def make_table(console: Console, headers: Sequence[str], *, right: Sequence[bool
         header_style="" if plain else "bold",
     )
     for k, header in enumerate(headers):
-        out.add_column(header, justify="right" if k < len(right) and right[k] else "left",
-                       style=styles[k] if k < len(styles) else "", overflow="fold")
+        out.add_column(
+            header,
+            justify="right" if k < len(right) and right[k] else "left",
+            style=styles[k] if k < len(styles) else "",
+            overflow="fold",
+        )
     return out
 
 

@@ -68,7 +68,8 @@ def plan(graph: Graph, inputs: dict[str, Array]) -> Plan | None:
         if ARRAY in arg_cls and any(shaped[a] for a in op.args if cls[a] != ARRAY):
             return None  # e.g. x * linspace(0, 1, n): that array is not split into blocks
         shaped[i] = op.prim.kind in ("vector", "constant") or (
-            op.prim.kind != "reduce" and any(shaped[a] for a in op.args))
+            op.prim.kind != "reduce" and any(shaped[a] for a in op.args)
+        )
         if op.prim.kind in ("vector", "constant") and ARRAY in arg_cls:
             return None
         has_array = ARRAY in arg_cls
@@ -86,7 +87,10 @@ def plan(graph: Graph, inputs: dict[str, Array]) -> Plan | None:
     if cls[graph.output] == ARRAY:
         return None
     return Plan(
-        graph, shape, size, cls,
+        graph,
+        shape,
+        size,
+        cls,
         [i for i, c in enumerate(cls) if c == ARRAY and graph.ops[i].prim is not None],
         [i for i, c in enumerate(cls) if c == REDUCE],
     )
@@ -316,8 +320,9 @@ def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[A
     return run.output(), result
 
 
-def forward_gradient(p: Plan, inputs: dict[str, Array],
-                     wrt: Collection[str]) -> tuple[Array, dict[str, Array]] | None:
+def forward_gradient(
+    p: Plan, inputs: dict[str, Array], wrt: Collection[str]
+) -> tuple[Array, dict[str, Array]] | None:
     """Value and forward-mode gradient, block by block.
 
     An array input's pass seeds the diagonal tangent of one block's elements and runs through
@@ -353,7 +358,8 @@ def forward_gradient(p: Plan, inputs: dict[str, Array],
                 bvals = block_vals(lo, hi)
                 S = (hi - lo,)
                 t = Pass(graph, bvals, run.counts, {seed_op: Tangent(True, np.float64(1.0))}, S, S).run_all(
-                    keep=False, order=order + tail)[graph.output]
+                    keep=False, order=order + tail
+                )[graph.output]
             if t is not None:
                 grad[lo:hi] = np.broadcast_to(t.arr, S)
 
@@ -375,7 +381,9 @@ def forward_gradient(p: Plan, inputs: dict[str, Array],
         def scalar_block(b: tuple[int, int]) -> list[Tangent | None]:
             lo, hi = b
             with np.errstate(all="ignore"):
-                tan = Pass(graph, block_vals(lo, hi), run.counts, known, (), D).run_all(keep=False, order=order)
+                tan = Pass(graph, block_vals(lo, hi), run.counts, known, (), D).run_all(
+                    keep=False, order=order
+                )
             return [tan[r] for r in p.reduce_ops]
 
         parts = _map(scalar_block, blocks)

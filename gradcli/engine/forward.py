@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.errors import LimitError
 from gradcli.engine.graph import Graph
-from gradcli.limits import LIMITS
 from gradcli.engine.reverse import fit
 from gradcli.engine.rules import partial
+from gradcli.errors import LimitError
+from gradcli.limits import LIMITS
 
 Array = Any
 
@@ -63,8 +63,15 @@ class Pass:
     so memory follows the live values, not the whole graph.
     """
 
-    def __init__(self, graph: Graph, vals: Sequence[Array], counts: Sequence[int],
-                 seeds: dict[int, Tangent], S: tuple[int, ...], directions: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        vals: Sequence[Array],
+        counts: Sequence[int],
+        seeds: dict[int, Tangent],
+        S: tuple[int, ...],
+        directions: tuple[int, ...],
+    ) -> None:
         self.graph, self.vals, self.counts = graph, vals, counts
         self.seeds = seeds
         self.S = S  # the seeded input's shape, for diagonal tangents
@@ -85,8 +92,11 @@ class Pass:
         eye = np.zeros((size, size))
         np.fill_diagonal(eye, np.broadcast_to(t.arr, self.S).ravel())
         pattern = np.eye(size, dtype=bool).reshape(self.S + self.S)
-        return Tangent(False, np.broadcast_to(eye.reshape(self.S + self.S), self.D + shape),
-                       np.broadcast_to(pattern, self.D + shape))
+        return Tangent(
+            False,
+            np.broadcast_to(eye.reshape(self.S + self.S), self.D + shape),
+            np.broadcast_to(pattern, self.D + shape),
+        )
 
     def check(self, shape: tuple[int, ...]) -> None:
         if self.budgeted and math.prod(self.D) * math.prod(shape) * 8 > self.budget:
@@ -131,8 +141,15 @@ class Pass:
                             tan[a] = None
         return tan
 
-    def elementwise(self, prim: Any, args: list[Array], ins: list[tuple[int, Tangent | None]],
-                    out: Array, shape: tuple[int, ...], n: int) -> Tangent:
+    def elementwise(
+        self,
+        prim: Any,
+        args: list[Array],
+        ins: list[tuple[int, Tangent | None]],
+        out: Array,
+        shape: tuple[int, ...],
+        n: int,
+    ) -> Tangent:
         parts: list[Tangent] = []
         for k, t in ins:
             assert t is not None
@@ -159,8 +176,9 @@ class Pass:
         assert result is not None
         return result
 
-    def reduce(self, prim: Any, args: list[Array],
-               ins: list[tuple[int, Tangent | None]], out: Array, n: int) -> Tangent:
+    def reduce(
+        self, prim: Any, args: list[Array], ins: list[tuple[int, Tangent | None]], out: Array, n: int
+    ) -> Tangent:
         full = np.broadcast_shapes(*(np.shape(a) for a in args))
         result: Tangent | None = None
         for k, t in ins:
@@ -173,9 +191,14 @@ class Pass:
             else:
                 dense = self.dense_of(t, np.shape(args[k]))
                 axes = tuple(range(len(self.D), dense.arr.ndim))
-                row = Tangent(False, _contract(dense.arr, weights, dense.mask),
-                              None if dense.mask is None else np.any(dense.mask, axis=axes))
-            result = row if result is None else Tangent(False, result.arr + row.arr, _or(result.mask, row.mask))
+                row = Tangent(
+                    False,
+                    _contract(dense.arr, weights, dense.mask),
+                    None if dense.mask is None else np.any(dense.mask, axis=axes),
+                )
+            result = (
+                row if result is None else Tangent(False, result.arr + row.arr, _or(result.mask, row.mask))
+            )
         assert result is not None
         return result
 
@@ -185,13 +208,21 @@ class Pass:
         slices, masks = [], []
         for a in argidx:
             t = tan[a]
-            d = Tangent(False, np.zeros(self.D + item_shape), np.zeros(self.D + item_shape, dtype=bool)) \
-                if t is None else self.dense_of(t, item_shape)
+            d = (
+                Tangent(False, np.zeros(self.D + item_shape), np.zeros(self.D + item_shape, dtype=bool))
+                if t is None
+                else self.dense_of(t, item_shape)
+            )
             slices.append(d.arr)
             masks.append(np.ones(self.D + item_shape, dtype=bool) if d.mask is None else d.mask)
-        structured = any(t is not None and (t.diagonal or t.mask is not None) for t in (tan[a] for a in argidx))
-        return Tangent(False, np.stack(slices, axis=len(self.D)),
-                       np.stack(masks, axis=len(self.D)) if structured else None)
+        structured = any(
+            t is not None and (t.diagonal or t.mask is not None) for t in (tan[a] for a in argidx)
+        )
+        return Tangent(
+            False,
+            np.stack(slices, axis=len(self.D)),
+            np.stack(masks, axis=len(self.D)) if structured else None,
+        )
 
 
 def _times(p: Array, t: Array, mask: Array | None) -> Array:
@@ -224,8 +255,9 @@ def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ..
     return np.sum(dense, axis=tuple(range(len(D), len(D) + len(out_shape)))) if out_shape else dense
 
 
-def tangents(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
-             name: str) -> list[Tangent | None] | None:
+def tangents(
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str
+) -> list[Tangent | None] | None:
     """Every op's tangent for the seed `name` in one unchunked pass (for the explain
     table); None when the dense tangents would not fit the memory budget."""
     seed_op = graph.inputs[name]
@@ -272,8 +304,9 @@ def _held(t: Tangent | None) -> int:
     return int(arr.nbytes)
 
 
-def _scalar_group(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
-                  names: list[str]) -> dict[str, Array]:
+def _scalar_group(
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], names: list[str]
+) -> dict[str, Array]:
     """All scalar inputs in batched passes: direction j seeds input j."""
     if _work(vals, len(names)) > LIMITS.max_forward_work:
         raise _too_much(f"{len(names):,} scalar inputs", _work(vals, len(names)))
@@ -316,8 +349,9 @@ def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], nam
     return flat.reshape(S)
 
 
-def gradients(graph: Graph, vals: Sequence[Array], counts: Sequence[int],
-              wrt: Collection[str]) -> dict[str, Array]:
+def gradients(
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str]
+) -> dict[str, Array]:
     """Gradient of sum(output) with respect to each `wrt` input, by forward mode."""
     scalars = [n for n in wrt if np.ndim(vals[graph.inputs[n]]) == 0]
     grads = _scalar_group(graph, vals, counts, scalars) if scalars else {}

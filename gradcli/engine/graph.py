@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span
 from gradcli.errors import LimitError, ProgramError, UnknownNameError
+from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span
 from gradcli.limits import LIMITS
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive, lookup
 
@@ -73,9 +73,11 @@ def build(program: Program) -> Graph:
                 ops.append(Op(None, (), node, const=CONSTANTS[name]))
             return constants[name]
         if lookup(name) is not None and lookup(name).public:  # type: ignore[union-attr]
-            fail(UnknownNameError(
-                f"'{name}' is a function, not a value", span=node.span, hint=f"call it: {name}(...)"
-            ))
+            fail(
+                UnknownNameError(
+                    f"'{name}' is a function, not a value", span=node.span, hint=f"call it: {name}(...)"
+                )
+            )
         if name not in inputs:
             inputs[name] = len(ops)
             input_spans[name] = node.span
@@ -88,12 +90,14 @@ def build(program: Program) -> Graph:
         if stmt.target is None and number != last:
             # Only the last statement is the output: an unassigned expression before it would
             # be silently lost (often a formula continued on the next line).
-            fail(ProgramError(
-                "the value of this expression is not used: only the last statement is the output",
-                span=stmt.span,
-                hint="assign it (name = ...) or, to continue a formula on the next line, "
-                "wrap it in parentheses",
-            ))
+            fail(
+                ProgramError(
+                    "the value of this expression is not used: only the last statement is the output",
+                    span=stmt.span,
+                    hint="assign it (name = ...) or, to continue a formula on the next line, "
+                    "wrap it in parentheses",
+                )
+            )
         # Post-order walk with an explicit stack: (node, visited-children?)
         stack: list[tuple[Node, bool]] = [(stmt.expr, False)]
         done: list[int] = []  # op indices of finished children, in order
@@ -115,38 +119,49 @@ def build(program: Program) -> Graph:
                 prim = PRIMITIVES[node.func] if isinstance(node, Call) else VECTOR
                 dep = any(ops[a].depends_on_input for a in args)
                 if prim.kind == "constant" and dep:
-                    fail(ProgramError(
-                        f"{prim.name}() takes constant arguments only, not inputs",
-                        span=node.span,
-                        hint="build the array in a binding: x=linspace(0, 1, 5)",
-                    ))
+                    fail(
+                        ProgramError(
+                            f"{prim.name}() takes constant arguments only, not inputs",
+                            span=node.span,
+                            hint="build the array in a binding: x=linspace(0, 1, 5)",
+                        )
+                    )
                 done.append(len(ops))
                 ops.append(Op(prim, args, node, depends_on_input=dep))
             if len(ops) > LIMITS.max_nodes:
-                fail(LimitError(
-                    f"the program has more than {LIMITS.max_nodes:,} operations",
-                    span=stmt.span,
-                    hint="set GRADCLI_MAX_NODES to raise the limit",
-                ))
+                fail(
+                    LimitError(
+                        f"the program has more than {LIMITS.max_nodes:,} operations",
+                        span=stmt.span,
+                        hint="set GRADCLI_MAX_NODES to raise the limit",
+                    )
+                )
         (result,) = done
         if stmt.target is not None:
             target = stmt.target
             if target in assigned:
-                fail(ProgramError(
-                    f"'{target}' is assigned twice (first on line {assigned_at[target].line})",
-                    span=stmt.target_span,
-                    hint="each name is assigned once; pick a new name",
-                ))
+                fail(
+                    ProgramError(
+                        f"'{target}' is assigned twice (first on line {assigned_at[target].line})",
+                        span=stmt.target_span,
+                        hint="each name is assigned once; pick a new name",
+                    )
+                )
             if target in inputs:
-                fail(ProgramError(
-                    f"'{target}' is an input (used on line {input_spans[target].line}) and cannot be assigned",
-                    span=stmt.target_span,
-                    hint="assign before use, or pick another name",
-                ))
+                fail(
+                    ProgramError(
+                        f"'{target}' is an input (used on line {input_spans[target].line}) and cannot be assigned",
+                        span=stmt.target_span,
+                        hint="assign before use, or pick another name",
+                    )
+                )
             if target in CONSTANTS or lookup(target) is not None:
                 what = "constant" if target in CONSTANTS else "function"
-                fail(ProgramError(f"'{target}' is a built-in {what} and cannot be assigned",
-                                  span=stmt.target_span))
+                fail(
+                    ProgramError(
+                        f"'{target}' is a built-in {what} and cannot be assigned", span=stmt.target_span
+                    )
+                )
             assigned[target] = result
             assigned_at[target] = stmt.target_span
             if result not in names and ops[result].input is None:

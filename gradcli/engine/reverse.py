@@ -55,7 +55,10 @@ Trace = Callable[[int, int, Array, Array | None, Array], None]
 
 
 def backward(
-    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str],
+    graph: Graph,
+    vals: Sequence[Array],
+    counts: Sequence[int],
+    wrt: Collection[str],
     trace: Trace | None = None,
 ) -> dict[str, Array]:
     """Gradient of the output (of sum(output) when it is an array) with respect to `wrt`.

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
 from gradcli.engine.graph import Graph, Op
+from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
 from gradcli.limits import LIMITS
 
 Array = Any
@@ -51,8 +51,11 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
         shape = element_shape(op, args, source)  # equal shapes are checked by the value rule
         n = math.prod(shape) * len(args)
         if n > LIMITS.max_array_elements:
-            raise LimitError(f"vector literal of {n:,} elements is above the limit of {LIMITS.max_array_elements:,}",
-                             source=source, hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
+            raise LimitError(
+                f"vector literal of {n:,} elements is above the limit of {LIMITS.max_array_elements:,}",
+                source=source,
+                hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
+            )
         if len(shape) + 1 > LIMITS.max_array_dims:
             assert op.node is not None
             raise LimitError(
@@ -81,8 +84,11 @@ def as_value(raw: Any, name: str) -> Array:
     except (TypeError, ValueError) as exc:
         raise BindingError(f"the value of '{name}' is not a number or an array of numbers ({exc})") from None
     if value.size > LIMITS.max_array_elements:
-        raise LimitError(f"the value of '{name}' has {value.size:,} elements, above the limit of "
-                         f"{LIMITS.max_array_elements:,}", hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it")
+        raise LimitError(
+            f"the value of '{name}' has {value.size:,} elements, above the limit of "
+            f"{LIMITS.max_array_elements:,}",
+            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
+        )
     if value.ndim > LIMITS.max_array_dims:
         raise LimitError(
             f"the value of '{name}' has {value.ndim} dimensions; arrays have at most {LIMITS.max_array_dims}",
@@ -142,8 +148,7 @@ def forward_values(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Arra
                 if total > LIMITS.max_total_elements:
                     assert op.node is not None
                     raise LimitError(
-                        f"the program's values hold more than {LIMITS.max_total_elements:,} elements "
-                        "in all",
+                        f"the program's values hold more than {LIMITS.max_total_elements:,} elements in all",
                         span=op.node.span,
                         source=source,
                         hint="every intermediate value is kept for the gradient; "

@@ -27,16 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.engine import forward
-from gradcli.engine import reverse
 from gradcli.api import Compiled, GradResult
-from gradcli.lang.ast import NO_SPAN, Num
+from gradcli.engine import forward, reverse
 from gradcli.engine.graph import Graph
-from gradcli.limits import LIMITS
-from gradcli.lang.printer import needs_parens, rule_text
 from gradcli.engine.reverse import fit, requires_grad
 from gradcli.engine.rules import partial
 from gradcli.engine.values import bind, forward_values
+from gradcli.lang.ast import NO_SPAN, Num
+from gradcli.lang.printer import needs_parens, rule_text
+from gradcli.limits import LIMITS
 
 Array = Any
 
@@ -186,8 +185,14 @@ def objective(label: str, value: Array) -> str:
     return f"sum({label})" if np.ndim(value) else label
 
 
-def explain(program: str, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None,
-            mode: str = "reverse", max_paths: int | None = None) -> Explanation:
+def explain(
+    program: str,
+    bindings: Mapping[str, Any],
+    *,
+    wrt: Iterable[str] | str | None = None,
+    mode: str = "reverse",
+    max_paths: int | None = None,
+) -> Explanation:
     """The explanation of `grad(program, bindings, wrt=, mode=)`."""
     from gradcli.errors import BindingError
 
@@ -213,8 +218,14 @@ def derivative_label(top: str, bottom: str) -> str:
 
 
 class _Builder:
-    def __init__(self, graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: list[str],
-                 max_paths: int | None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        vals: Sequence[Array],
+        counts: Sequence[int],
+        wrt: list[str],
+        max_paths: int | None,
+    ) -> None:
         self.graph, self.vals, self.counts, self.wrt = graph, vals, counts, wrt
         self.max_paths = LIMITS.max_explain_paths if max_paths is None else max_paths
         self.need = requires_grad(graph, wrt)
@@ -314,8 +325,9 @@ class _Builder:
 
     # -- the passes -------------------------------------------------------------------
 
-    def build(self, program: str, mode: str, result: GradResult,
-              results: Mapping[str, GradResult]) -> Explanation:
+    def build(
+        self, program: str, mode: str, result: GradResult, results: Mapping[str, GradResult]
+    ) -> Explanation:
         graph, vals = self.graph, self.vals
         nodes: dict[int, NodeRow] = {}
         for i, op in enumerate(graph.ops):
@@ -330,18 +342,35 @@ class _Builder:
             else:
                 operation = op.prim.symbol if op.prim.symbol not in (None, "neg") else op.prim.name
                 operation = operation or op.prim.name
-            nodes[i] = NodeRow(i, self.steps[i], self.labels[i], self.source(i), operation,
-                               tuple(a for a in op.args), vals[i], self.need[i])
+            nodes[i] = NodeRow(
+                i,
+                self.steps[i],
+                self.labels[i],
+                self.source(i),
+                operation,
+                tuple(a for a in op.args),
+                vals[i],
+                self.need[i],
+            )
         flows, order, grads = self._backward()
         explanation = Explanation(
-            program=program, mode=mode, wrt=list(self.wrt),
+            program=program,
+            mode=mode,
+            wrt=list(self.wrt),
             inputs={name: vals[graph.inputs[name]] for name in graph.inputs},
-            output=graph.output, output_label=self.output_label, value=vals[graph.output],
-            gradient=dict(result.gradient), nodes=nodes, warnings=list(result.warnings),
+            output=graph.output,
+            output_label=self.output_label,
+            value=vals[graph.output],
+            gradient=dict(result.gradient),
+            nodes=nodes,
+            warnings=list(result.warnings),
             literals={i: self.source(i) for i in range(len(graph.ops)) if self._hidden(i)},
         )
-        explanation.blocked = [i for i, op in enumerate(graph.ops) if op.prim is not None
-                               and op.prim.blocks_gradient and any(self.need[a] for a in op.args)]
+        explanation.blocked = [
+            i
+            for i, op in enumerate(graph.ops)
+            if op.prim is not None and op.prim.blocks_gradient and any(self.need[a] for a in op.args)
+        ]
         if mode in ("reverse", "both"):
             explanation.backward = self._rows(flows, order, grads)
         if mode in ("forward", "both"):
@@ -360,7 +389,9 @@ class _Builder:
                 order.append(i)
             a = self.graph.ops[i].args[k]
             loc = self.local(i, k, local)
-            full = np.broadcast_shapes(np.shape(g), np.shape(local)) if local is not None else np.shape(contrib)
+            full = (
+                np.broadcast_shapes(np.shape(g), np.shape(local)) if local is not None else np.shape(contrib)
+            )
             shape = np.shape(self.vals[a])
             # an item of a vector literal is picked: × the unit vector, summed over the items
             summed = local is None or np.broadcast_shapes(full, shape) != shape
@@ -369,15 +400,20 @@ class _Builder:
         grads = reverse.backward(self.graph, self.vals, self.counts, self.wrt, trace=trace)
         return flows, order, grads
 
-    def _rows(self, flows: Mapping[tuple[int, int], Flow], order: list[int],
-              grads: Mapping[str, Array]) -> list[BackwardRow]:
+    def _rows(
+        self, flows: Mapping[tuple[int, int], Flow], order: list[int], grads: Mapping[str, Array]
+    ) -> list[BackwardRow]:
         graph = self.graph
         into: dict[int, list[Flow]] = {}
         out_of: dict[int, list[Flow]] = {}
         for (i, _k), flow in flows.items():
             out_of.setdefault(i, []).append(flow)
             into.setdefault(flow.local.arg, []).append(flow)
-        seed = np.float64(1.0) if np.ndim(self.vals[graph.output]) == 0 else np.ones(np.shape(self.vals[graph.output]))
+        seed = (
+            np.float64(1.0)
+            if np.ndim(self.vals[graph.output]) == 0
+            else np.ones(np.shape(self.vals[graph.output]))
+        )
         rows: list[BackwardRow] = []
         visited = set(order)
         # Inputs have no sweep step of their own: they come where the sweep passes their index.
@@ -392,16 +428,24 @@ class _Builder:
                 upstream = out_of[i][0].upstream
             else:
                 upstream = seed
-            rows.append(BackwardRow(i, upstream, tuple(incoming) if len(incoming) > 1 else (),
-                                    tuple(out_of.get(i, []))))
+            rows.append(
+                BackwardRow(
+                    i, upstream, tuple(incoming) if len(incoming) > 1 else (), tuple(out_of.get(i, []))
+                )
+            )
         return rows
 
     def _tangents(self, name: str, gradient: Array) -> TangentTable:
         graph, vals = self.graph, self.vals
         tans = forward.tangents(graph, vals, self.counts, name)
         if tans is None:
-            return TangentTable(name, (), gradient, omitted="the tangents of this input are too large "
-                                "to hold at once (forward mode computed them in chunks)")
+            return TangentTable(
+                name,
+                (),
+                gradient,
+                omitted="the tangents of this input are too large "
+                "to hold at once (forward mode computed them in chunks)",
+            )
         seed = graph.inputs[name]
         S = np.shape(vals[seed])
         rows: list[TangentRow] = []
@@ -449,8 +493,9 @@ class _Builder:
             chains.append(Chain(name, tuple(paths), total, path_sum, gradient[name]))
         return chains
 
-    def _walk(self, x: int, consumers: Mapping[int, list[tuple[int, int]]],
-              cap: int) -> list[tuple[tuple[int, int], ...]]:
+    def _walk(
+        self, x: int, consumers: Mapping[int, list[tuple[int, int]]], cap: int
+    ) -> list[tuple[tuple[int, int], ...]]:
         """Up to `cap` paths from the output down to `x`, by depth-first search upwards from x.
 
         Every recorded edge leads up to the output (the sweep only visits nodes it reaches),
@@ -496,8 +541,9 @@ class _Builder:
             factors = (Factor(label, "1", np.ones(np.shape(out_value))), *factors)
         return Path(edges, factors, v, any(flows[e].summed for e in edges))
 
-    def _factors(self, edges: tuple[tuple[int, int], ...],
-                 flows: Mapping[tuple[int, int], Flow]) -> tuple[Factor, ...]:
+    def _factors(
+        self, edges: tuple[tuple[int, int], ...], flows: Mapping[tuple[int, int], Flow]
+    ) -> tuple[Factor, ...]:
         """The path's local derivatives. A factor of exactly 1 into an unnamed node is folded
         into the next one when that is exact: `z = w*x + b` reads ∂z/∂w = x, not
         ∂z/∂(w*x) · ∂(w*x)/∂w = 1 · x (the program wrote z = w*x + b as one step)."""

@@ -47,6 +47,7 @@ EXPORTS = (".svg", ".html", ".txt")
 
 # -- numbers ------------------------------------------------------------------------------
 
+
 def number(x: float, precision: int) -> str:
     if math.isnan(x):
         return "nan"
@@ -67,7 +68,11 @@ def value_text(value: Array, precision: int) -> str:
     if arr.size > 1 and (np.all(arr == first) or np.all(np.isnan(arr))):
         return f"{arr.shape} all {number(float(first), precision)}"
     text = np.array2string(
-        arr, separator=", ", threshold=SUMMARY_THRESHOLD, edgeitems=EDGE_ITEMS, max_line_width=10**6,
+        arr,
+        separator=", ",
+        threshold=SUMMARY_THRESHOLD,
+        edgeitems=EDGE_ITEMS,
+        max_line_width=10**6,
         formatter={"float_kind": lambda v: number(float(v), precision)},
     )
     text = " ".join(text.split())  # numpy breaks 2-D arrays into lines
@@ -84,6 +89,7 @@ def _factor_number(value: Array, precision: int) -> str:
 
 
 # -- the content model ----------------------------------------------------------------------
+
 
 class Plain(str):
     """A cell of words in a column of formulas: markdown does not set it as code."""
@@ -112,16 +118,22 @@ def _elide(section: Section, max_rows: int, what: str) -> Section:
     tail = max_rows - head
     hidden = n - head - tail
     gap = [["…", "…"] + [""] * (len(section.columns) - 2)]  # the note below says how many
-    section.groups = [*section.groups[:head], [gap[0]], *(section.groups[n - tail:] if tail else [])]
+    section.groups = [*section.groups[:head], [gap[0]], *(section.groups[n - tail :] if tail else [])]
     section.elided = hidden
-    section.notes.append(f"{hidden:,} of {n:,} {what} not shown (--max-rows {max_rows}; --max-rows 0 shows all)")
+    section.notes.append(
+        f"{hidden:,} of {n:,} {what} not shown (--max-rows {max_rows}; --max-rows 0 shows all)"
+    )
     return section
 
 
 def _forward_section(e: Explanation, p: int) -> Section:
     arrays = any(np.ndim(row.value) for row in e.nodes.values())
-    columns: list[tuple[str, Kind]] = [("step", "num"), ("node", "code"), ("operation", "text"),
-                                       ("inputs", "code")]
+    columns: list[tuple[str, Kind]] = [
+        ("step", "num"),
+        ("node", "code"),
+        ("operation", "text"),
+        ("inputs", "code"),
+    ]
     if arrays:
         columns.append(("shape", "text"))
     columns.append(("value", "num"))
@@ -139,8 +151,9 @@ def _forward_section(e: Explanation, p: int) -> Section:
     if out.label != out.source:
         section.notes.append(f"{out.label} = {out.source} is the output")
     if np.ndim(e.value):
-        section.notes.append(f"the output has shape {np.shape(e.value)}: the gradient is that of "
-                             f"{e.objective}")
+        section.notes.append(
+            f"the output has shape {np.shape(e.value)}: the gradient is that of {e.objective}"
+        )
     return section
 
 
@@ -159,17 +172,26 @@ def _contribution_lines(e: Explanation, flows: Sequence[Flow], total: Array, p: 
 def _backward_section(e: Explanation, p: int) -> Section:
     L, top = e.output_label, e.objective
     columns: list[tuple[str, Kind]] = [
-        ("step", "num"), ("node", "code"), (f"∂{top}/∂node", "num"), ("local derivative", "code"),
-        ("local\nvalue", "num"), (f"∂{top}/∂node\n× local", "num"),
+        ("step", "num"),
+        ("node", "code"),
+        (f"∂{top}/∂node", "num"),
+        ("local derivative", "code"),
+        ("local\nvalue", "num"),
+        (f"∂{top}/∂node\n× local", "num"),
     ]
     section = Section(f"Backward pass: ∂{top}/∂node from the output back to the inputs (chain rule)", columns)
     summed = False
     for row in e.backward:
         node = e.nodes[row.node]
-        upstream = (_contribution_lines(e, row.contributions, row.upstream, p) if row.contributions
-                    else value_text(row.upstream, p))
+        upstream = (
+            _contribution_lines(e, row.contributions, row.upstream, p)
+            if row.contributions
+            else value_text(row.upstream, p)
+        )
         if not row.flows:
-            section.groups.append([[str(node.step), node.label, upstream, Plain("input: the gradient"), "", ""]])
+            section.groups.append(
+                [[str(node.step), node.label, upstream, Plain("input: the gradient"), "", ""]]
+            )
             continue
         group = []
         for n, flow in enumerate(row.flows):
@@ -178,18 +200,29 @@ def _backward_section(e: Explanation, p: int) -> Section:
                 product = "Σ " + product
                 summed = True
             first = n == 0
-            group.append([str(node.step) if first else "", node.label if first else "",
-                          upstream if first else "", f"{flow.local.label} = {flow.local.formula}",
-                          value_text(flow.local.value, p), product])
+            group.append(
+                [
+                    str(node.step) if first else "",
+                    node.label if first else "",
+                    upstream if first else "",
+                    f"{flow.local.label} = {flow.local.formula}",
+                    value_text(flow.local.value, p),
+                    product,
+                ]
+            )
         section.groups.append(group)
     for i in e.blocked:
-        section.notes.append(f"{e.label(i)} (step {e.step(i)}) blocks the gradient: nothing flows back through it")
+        section.notes.append(
+            f"{e.label(i)} (step {e.step(i)}) blocks the gradient: nothing flows back through it"
+        )
     if not e.backward:
         section.columns, section.groups = [], []
         section.notes.insert(0, f"no path from {L} down to a differentiated input: nothing flows back")
     else:
-        section.notes.append(f"{derivative_label(top, L)} = 1 starts the sweep; each node passes ∂{top}/∂node × local to "
-                             "its inputs, and a node used several times adds up what it receives")
+        section.notes.append(
+            f"{derivative_label(top, L)} = 1 starts the sweep; each node passes ∂{top}/∂node × local to "
+            "its inputs, and a node used several times adds up what it receives"
+        )
     if summed:
         section.notes.append("Σ: summed over the axes that broadcasting added, back to the input's shape")
     return section
@@ -198,11 +231,17 @@ def _backward_section(e: Explanation, p: int) -> Section:
 def _tangent_section(e: Explanation, table: TangentTable, p: int) -> Section:
     s = table.seed
     columns: list[tuple[str, Kind]] = [
-        ("step", "num"), ("node", "code"), ("local derivative", "code"),
-        (f"local × ∂input/∂{s}", "num"), (f"∂node/∂{s}", "num"),
+        ("step", "num"),
+        ("node", "code"),
+        ("local derivative", "code"),
+        (f"local × ∂input/∂{s}", "num"),
+        (f"∂node/∂{s}", "num"),
     ]
-    section = Section(f"Forward mode, seed {s}: ∂node/∂{s} = Σ over the node's inputs of "
-                      f"local derivative × ∂input/∂{s}, in evaluation order", columns)
+    section = Section(
+        f"Forward mode, seed {s}: ∂node/∂{s} = Σ over the node's inputs of "
+        f"local derivative × ∂input/∂{s}, in evaluation order",
+        columns,
+    )
     if table.omitted:
         section.notes.append(table.omitted)
     diagonal = False
@@ -216,13 +255,20 @@ def _tangent_section(e: Explanation, table: TangentTable, p: int) -> Section:
             section.groups.append([[str(node.step), node.label, Plain(f"seed: ∂{s}/∂{s} = 1"), "", tangent]])
             continue
         locals_ = "\n".join(f"{t.local.label} = {t.local.formula}" for t in row.terms)
-        nums = "\n+ ".join(f"{_factor_number(t.local.value, p)} × {'diag ' if t.diagonal_in else ''}"
-                           f"{_factor_number(t.tangent_in, p)}" for t in row.terms)
+        nums = "\n+ ".join(
+            f"{_factor_number(t.local.value, p)} × {'diag ' if t.diagonal_in else ''}"
+            f"{_factor_number(t.tangent_in, p)}"
+            for t in row.terms
+        )
         section.groups.append([[str(node.step), node.label, locals_, nums, tangent]])
     if diagonal:
-        section.notes.append(f"diag: the node depends on {s} element by element, so ∂node/∂{s} is a "
-                             "diagonal matrix; its diagonal is shown")
-    section.notes.append(f"{derivative_label(e.objective, s)} = {value_text(table.gradient, p)} (forward mode)")
+        section.notes.append(
+            f"diag: the node depends on {s} element by element, so ∂node/∂{s} is a "
+            "diagonal matrix; its diagonal is shown"
+        )
+    section.notes.append(
+        f"{derivative_label(e.objective, s)} = {value_text(table.gradient, p)} (forward mode)"
+    )
     return section
 
 
@@ -235,11 +281,15 @@ def _path_lines(path: ChainPath, p: int) -> list[str]:
     if keep > MAX_FACTORS:
         head = MAX_FACTORS // 2
         tail = MAX_FACTORS - 1 - head
-        factors = [*factors[:head], *factors[keep - tail:]]
+        factors = [*factors[:head], *factors[keep - tail :]]
 
     def join(parts: list[str], sep: str) -> str:
         if keep > MAX_FACTORS:
-            parts = [*parts[: MAX_FACTORS // 2], f"… ({keep - len(factors)} more)", *parts[MAX_FACTORS // 2:]]
+            parts = [
+                *parts[: MAX_FACTORS // 2],
+                f"… ({keep - len(factors)} more)",
+                *parts[MAX_FACTORS // 2 :],
+            ]
         return sep.join(parts)
 
     many = len(factors) > 1
@@ -296,15 +346,20 @@ def _chain_section(e: Explanation, p: int, max_rows: int) -> Section:
                 body = body[1:]
             lines += [(head if n == 0 else "", line) for n, line in enumerate(body)]
             continue
-        lines.append((head, f"= the sum over {count_text(chain.total_paths)} paths from {L} down to {chain.input}"))
+        lines.append(
+            (head, f"= the sum over {count_text(chain.total_paths)} paths from {L} down to {chain.input}")
+        )
         for n, path in enumerate(chain.paths):
             body = _path_lines(path, p)
             lines += [(f"  path {n + 1}" if m == 0 else "", line) for m, line in enumerate(body)]
         listed = len(chain.paths)
         if chain.capped:
-            more = count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
-            lines.append(("", f"({more} paths are not listed: at most {listed} are, "
-                              "GRADCLI_MAX_EXPLAIN_PATHS)"))
+            more = (
+                count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
+            )
+            lines.append(
+                ("", f"({more} paths are not listed: at most {listed} are, GRADCLI_MAX_EXPLAIN_PATHS)")
+            )
             lines.append(("  sum", f"= {value_text(chain.path_sum, p)} (the {listed} listed paths)"))
             lines.append((head, f"= {value_text(chain.gradient, p)} (all paths: the backward pass)"))
         else:
@@ -330,13 +385,15 @@ def sections(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
 
 # -- tables (rich) ---------------------------------------------------------------------------
 
-def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
-                max_rows: int = MAX_ROWS) -> list[RenderableType]:
+
+def renderables(
+    e: Explanation, console: Console, *, precision: int = PRECISION, max_rows: int = MAX_ROWS
+) -> list[RenderableType]:
     from rich.table import Table
     from rich.text import Text
 
-    from gradcli.output.console import plain_boxes
     from gradcli.cli.human import make_table
+    from gradcli.output.console import plain_boxes
 
     plain = plain_boxes(console)
     items: list[RenderableType] = []
@@ -346,15 +403,20 @@ def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
         items.append(Text(section.title, style="" if plain else "bold"))
         if section.columns:
             table = make_table(
-                console, [name for name, _ in section.columns],
+                console,
+                [name for name, _ in section.columns],
                 right=[name == "step" for name, _ in section.columns],
-                styles=["" if plain else {"code": "cyan", "num": "", "text": "dim"}[kind]
-                        for _, kind in section.columns],
+                styles=[
+                    "" if plain else {"code": "cyan", "num": "", "text": "dim"}[kind]
+                    for _, kind in section.columns
+                ],
             )
             for group in section.groups:
                 for n, row in enumerate(group):  # Text cells: '[x, y]' is not markup
-                    table.add_row(*(Text(c) for c in row),
-                                  end_section=n == len(group) - 1 and len(group) > 1 and not plain)
+                    table.add_row(
+                        *(Text(c) for c in row),
+                        end_section=n == len(group) - 1 and len(group) > 1 and not plain,
+                    )
             items.append(table)
         if section.lines:
             grid = Table.grid(padding=(0, 1, 0, 0))
@@ -368,8 +430,9 @@ def renderables(e: Explanation, console: Console, *, precision: int = PRECISION,
     return items
 
 
-def print_tables(e: Explanation, console: Console, *, precision: int = PRECISION,
-                 max_rows: int = MAX_ROWS) -> None:
+def print_tables(
+    e: Explanation, console: Console, *, precision: int = PRECISION, max_rows: int = MAX_ROWS
+) -> None:
     """Print the tables; without trailing spaces when not on a terminal."""
     from rich.console import Group
 
@@ -378,20 +441,32 @@ def print_tables(e: Explanation, console: Console, *, precision: int = PRECISION
     emit(console, Group(*renderables(e, console, precision=precision, max_rows=max_rows)))
 
 
-def table_text(e: Explanation, *, width: int = 100, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> str:
+def table_text(
+    e: Explanation, *, width: int = 100, precision: int = PRECISION, max_rows: int = MAX_ROWS
+) -> str:
     """The tables as plain text (no colour, no boxes) at a fixed width: for tests and --export .txt."""
     import io
 
     from rich.console import Console
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, no_color=True, color_system=None, force_terminal=False,
-                      highlight=False, emoji=False, soft_wrap=False, legacy_windows=False)
+    console = Console(
+        file=buffer,
+        width=width,
+        no_color=True,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+        legacy_windows=False,
+    )
     print_tables(e, console, precision=precision, max_rows=max_rows)
     return buffer.getvalue()
 
 
 # -- markdown ---------------------------------------------------------------------------------
+
 
 def _md_cell(text: str, kind: Kind) -> str:
     if not text:
@@ -409,7 +484,9 @@ def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
         out += [f"### {section.title}", ""]
         if section.columns:
             out.append("| " + " | ".join(name.replace("\n", " ") for name, _ in section.columns) + " |")
-            out.append("| " + " | ".join("---:" if kind == "num" else "---" for _, kind in section.columns) + " |")
+            out.append(
+                "| " + " | ".join("---:" if kind == "num" else "---" for _, kind in section.columns) + " |"
+            )
             for group in section.groups:
                 for row in group:
                     cells = [_md_cell(c, kind) for c, (_, kind) in zip(row, section.columns, strict=True)]
@@ -428,6 +505,7 @@ def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
 
 # -- JSON ---------------------------------------------------------------------------------------
 
+
 def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
     """The same content as data: every number at full precision (NaN/inf as null, noted)."""
     from gradcli.output.jsondata import to_json
@@ -445,20 +523,36 @@ def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
             return list(items), 0
         head = (max_rows + 1) // 2
         tail = max_rows - head
-        return [*items[:head], *(items[len(items) - tail:] if tail else [])], len(items) - max_rows
+        return [*items[:head], *(items[len(items) - tail :] if tail else [])], len(items) - max_rows
 
     def flow(f: Flow, where: str) -> dict[str, Any]:
-        return {"to": e.label(f.local.arg), "local": f.local.label, "formula": f.local.formula,
-                "local_value": num(f.local.value, where + ".local_value"),
-                "product": num(f.product, where + ".product"), "summed": f.summed}
+        return {
+            "to": e.label(f.local.arg),
+            "local": f.local.label,
+            "formula": f.local.formula,
+            "local_value": num(f.local.value, where + ".local_value"),
+            "product": num(f.product, where + ".product"),
+            "summed": f.summed,
+        }
 
     nodes, elided_forward = keep(list(e.nodes.values()))
-    forward_rows = [{"step": n.step, "node": n.label, "source": n.source, "operation": n.operation,
-                     "inputs": [e.label(a) for a in n.args],
-                     "shape": list(np.shape(n.value)), "value": num(n.value, f"forward.{n.label}")}
-                    for n in nodes]
+    forward_rows = [
+        {
+            "step": n.step,
+            "node": n.label,
+            "source": n.source,
+            "operation": n.operation,
+            "inputs": [e.label(a) for a in n.args],
+            "shape": list(np.shape(n.value)),
+            "value": num(n.value, f"forward.{n.label}"),
+        }
+        for n in nodes
+    ]
     obj: dict[str, Any] = {
-        "program": e.program, "mode": e.mode, "wrt": e.wrt, "output": e.output_label,
+        "program": e.program,
+        "mode": e.mode,
+        "wrt": e.wrt,
+        "output": e.output_label,
         "inputs": {k: num(v, f"inputs.{k}") for k, v in e.inputs.items()},
         "value": num(e.value, "value"),
         "gradient": {k: num(v, f"gradient.{k}") for k, v in e.gradient.items()},
@@ -467,39 +561,76 @@ def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
     elided = {"forward": elided_forward}
     if e.mode in ("reverse", "both"):
         rows, elided["backward"] = keep(e.backward)
-        obj["backward"] = [{
-            "step": e.step(r.node), "node": e.label(r.node), "upstream": num(r.upstream, f"backward.{e.label(r.node)}"),
-            "contributions": [{"from": e.label(f.local.node), "value": num(f.product, "contribution")}
-                              for f in r.contributions],
-            "flows": [flow(f, f"backward.{e.label(r.node)}") for f in r.flows],
-        } for r in rows]
+        obj["backward"] = [
+            {
+                "step": e.step(r.node),
+                "node": e.label(r.node),
+                "upstream": num(r.upstream, f"backward.{e.label(r.node)}"),
+                "contributions": [
+                    {"from": e.label(f.local.node), "value": num(f.product, "contribution")}
+                    for f in r.contributions
+                ],
+                "flows": [flow(f, f"backward.{e.label(r.node)}") for f in r.flows],
+            }
+            for r in rows
+        ]
     if e.mode in ("forward", "both"):
         obj["tangents"] = []
         for t in e.tangents:
             trows, elided[f"tangents.{t.seed}"] = keep(t.rows)
-            obj["tangents"].append({
-                "seed": t.seed, "omitted": t.omitted, "gradient": num(t.gradient, f"tangents.{t.seed}"),
-                "rows": [{"step": e.step(r.node), "node": e.label(r.node), "diagonal": r.diagonal,
-                          "tangent": num(r.tangent, "tangent"),
-                          "terms": [{"local": x.local.label, "formula": x.local.formula,
-                                     "local_value": num(x.local.value, "local_value"),
-                                     "tangent_in": num(x.tangent_in, "tangent_in")} for x in r.terms]}
-                         for r in trows],
-            })
+            obj["tangents"].append(
+                {
+                    "seed": t.seed,
+                    "omitted": t.omitted,
+                    "gradient": num(t.gradient, f"tangents.{t.seed}"),
+                    "rows": [
+                        {
+                            "step": e.step(r.node),
+                            "node": e.label(r.node),
+                            "diagonal": r.diagonal,
+                            "tangent": num(r.tangent, "tangent"),
+                            "terms": [
+                                {
+                                    "local": x.local.label,
+                                    "formula": x.local.formula,
+                                    "local_value": num(x.local.value, "local_value"),
+                                    "tangent_in": num(x.tangent_in, "tangent_in"),
+                                }
+                                for x in r.terms
+                            ],
+                        }
+                        for r in trows
+                    ],
+                }
+            )
     chains, elided["chains"] = keep(e.chains)
-    obj["chains"] = [{
-        "input": c.input, "total_paths": c.total_paths, "listed_paths": len(c.paths),
-        "paths": [{"factors": [{"label": f.label, "formula": f.formula, "value": num(f.value, "factor")}
-                               for f in path.factors],
-                   "value": num(path.value, f"chains.{c.input}.path")} for path in c.paths],
-        "sum": num(c.path_sum, f"chains.{c.input}.sum"), "gradient": num(c.gradient, f"chains.{c.input}.gradient"),
-    } for c in chains]
+    obj["chains"] = [
+        {
+            "input": c.input,
+            "total_paths": c.total_paths,
+            "listed_paths": len(c.paths),
+            "paths": [
+                {
+                    "factors": [
+                        {"label": f.label, "formula": f.formula, "value": num(f.value, "factor")}
+                        for f in path.factors
+                    ],
+                    "value": num(path.value, f"chains.{c.input}.path"),
+                }
+                for path in c.paths
+            ],
+            "sum": num(c.path_sum, f"chains.{c.input}.sum"),
+            "gradient": num(c.gradient, f"chains.{c.input}.gradient"),
+        }
+        for c in chains
+    ]
     obj["elided"] = {k: v for k, v in elided.items() if v}
     obj["warnings"] = warnings
     return obj
 
 
 # -- export -------------------------------------------------------------------------------------
+
 
 def export_kind(path: str) -> str:
     """The export format of `path` (.svg, .html, .txt), or a BindingError."""
@@ -522,8 +653,16 @@ def export(e: Explanation, path: str, *, precision: int = PRECISION, max_rows: i
         text = table_text(e, width=EXPORT_WIDTH, precision=precision, max_rows=max_rows)
         _write(path, lambda: Path(path).write_text(text, encoding="utf-8"))
         return
-    console = Console(file=io.StringIO(), record=True, width=EXPORT_WIDTH, force_terminal=True,
-                      color_system="truecolor", highlight=False, emoji=False, legacy_windows=False)
+    console = Console(
+        file=io.StringIO(),
+        record=True,
+        width=EXPORT_WIDTH,
+        force_terminal=True,
+        color_system="truecolor",
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
     console.print(Group(*renderables(e, console, precision=precision, max_rows=max_rows)))
     title = f"gradcli explain {' '.join(e.program.split())}"
     if suffix == ".svg":

@@ -18,7 +18,6 @@ from typing import Any
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from gradcli.lang.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.errors import (
     UNPRINTABLE,
     ArityError,
@@ -28,8 +27,9 @@ from gradcli.errors import (
     UnknownNameError,
     did_you_mean,
 )
-from gradcli.limits import LIMITS
+from gradcli.lang.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.lang.parser_cache import load_or_build
+from gradcli.limits import LIMITS
 from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
 
 
@@ -147,7 +147,9 @@ class _Build(Transformer[Token, Any]):
         open_, args, close = c
         span = _join(_span(open_), _span(close))
         if not args:
-            raise ParseError("empty vector literal '[]'", span=span, hint="write at least one item: [1, 2, 3]")
+            raise ParseError(
+                "empty vector literal '[]'", span=span, hint="write at least one item: [1, 2, 3]"
+            )
         return Vector(args, span)
 
     def assign(self, c: list[Any]) -> Statement:
@@ -202,7 +204,17 @@ def _parser(allow_internal: bool = False) -> Lark:
 
 # Error examples for Lark's match_examples: the parser state decides the label.
 _EXAMPLES: dict[str, list[str]] = {
-    "an operand is missing after an operator": ["1 +", "1 *", "1 /", "2 **", "-", "1 + * 2", "x = ", "1 -", "sin(1, *)"],
+    "an operand is missing after an operator": [
+        "1 +",
+        "1 *",
+        "1 /",
+        "2 **",
+        "-",
+        "1 + * 2",
+        "x = ",
+        "1 -",
+        "sin(1, *)",
+    ],
     "an opening bracket is never closed": ["(1", "sin(1", "((1)", "[1, 2", "f(1, 2"],
     "a closing bracket has no opening one": ["1)", ")", "1]", "(1))"],
     "two values with no operator between them": ["1 2", "x y", "2 x", "(1)(2)", "2(x)", "x(1)(2)"],
@@ -281,9 +293,20 @@ def _convert(err: UnexpectedInput, source: str, parse: Any) -> ParseError:
 
 
 _TERMINAL_NAMES = {
-    "NUMBER": "a number", "NAME": "a name", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
-    "RSQB": "']'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "POW": "'**'", "COMMA": "','", "SEMICOLON": "';'", "EQUAL": "'='",
+    "NUMBER": "a number",
+    "NAME": "a name",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "SLASH": "'/'",
+    "POW": "'**'",
+    "COMMA": "','",
+    "SEMICOLON": "';'",
+    "EQUAL": "'='",
 }
 
 
@@ -328,8 +351,11 @@ def _check_text(source: str) -> None:
         f"unexpected character {ch!r}",
         span=span,
         source=source,
-        hint=_CHAR_HINTS.get(ch, f"control characters (here U+{ord(ch):04X}) are not allowed anywhere "
-                                 "in a program, not even in a comment"),
+        hint=_CHAR_HINTS.get(
+            ch,
+            f"control characters (here U+{ord(ch):04X}) are not allowed anywhere "
+            "in a program, not even in a comment",
+        ),
     )
 
 

@@ -85,7 +85,9 @@ def _write(path: Path, key: str, parser: Lark) -> None:
     buf = io.BytesIO()
     parser.save(buf, RUNTIME_OPTIONS)
     payload = buf.getvalue()
-    blob = FORMAT + b" " + key.encode() + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    blob = (
+        FORMAT + b" " + key.encode() + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    )
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -71,8 +71,14 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
     return f"{node.func}({args})", _ATOM
 
 
-def rule_text(name: str, k: int, env: Mapping[str, str] | None = None, *,
-              literals: Mapping[str, float] | None = None, values: Mapping[str, Any] | None = None) -> str:
+def rule_text(
+    name: str,
+    k: int,
+    env: Mapping[str, str] | None = None,
+    *,
+    literals: Mapping[str, float] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> str:
     """The k-th partial of primitive `name` as text, with parameters substituted.
 
     With `literals` (names that are numbers) or `values` (every name's value at a

@@ -74,8 +74,9 @@ def _is(node: Node, value: float) -> bool:
     return isinstance(node, Num) and node.value == value
 
 
-def simplify(node: Node, literals: Mapping[str, float] | None = None,
-             values: Mapping[str, Array] | None = None) -> Node:
+def simplify(
+    node: Node, literals: Mapping[str, float] | None = None, values: Mapping[str, Array] | None = None
+) -> Node:
     """`node` with the names in `literals` replaced by numbers and what is decided folded.
 
     `values` gives the value at the point of every name (parameters, `out`, `n`),

@@ -22,8 +22,9 @@ def wants_color(stream_isatty: bool, no_color: bool = False) -> bool:
     return stream_isatty
 
 
-def make_console(*, stderr: bool = False, no_color: bool = False, width: int | None = None,
-                 record: bool = False) -> Console:
+def make_console(
+    *, stderr: bool = False, no_color: bool = False, width: int | None = None, record: bool = False
+) -> Console:
     """A console on stdout (or stderr); plain text, no colour, no boxes when not on a terminal."""
     from rich.console import Console
 
