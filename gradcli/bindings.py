@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gradcli.errors import BindingError, GradcliError, LimitError
-from gradcli.limits import LIMITS
+from gradcli.limits import LIMITS, exceeded
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -19,10 +19,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 def read_program(text: str) -> str:
     """The program itself, or the contents of stdin (`-`) or of a file (`@path`)."""
     limit = LIMITS.max_program_chars
-    too_long = LimitError(
+    too_long = exceeded(
+        "max_program_chars",
         f"the program {'on standard input' if text == '-' else f'in {text[1:]}'} is longer than "
         f"{limit:,} characters",
-        hint="set GRADCLI_MAX_PROGRAM_CHARS to raise the limit",
     )
     if text == "-":
         try:
@@ -49,9 +49,9 @@ def _read_file(path: str, what: str, limit: int) -> str:
     except OSError as exc:
         raise BindingError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise LimitError(
+        raise exceeded(
+            "max_text_file_bytes",
             f"{what} file {path} is larger than {limit:,} bytes",
-            hint="set GRADCLI_MAX_TEXT_FILE_BYTES to raise the limit",
         )
     try:
         return data.decode("utf-8")
@@ -111,9 +111,9 @@ def _load_array(path: str, name: str) -> Any:
         except (ValueError, EOFError) as exc:
             raise BindingError(f"cannot load {path} for '{name}': {exc}") from None
         if arr.size > LIMITS.max_array_elements:
-            raise LimitError(
+            raise exceeded(
+                "max_array_elements",
                 f"{path} has {arr.size:,} elements, above the array limit of {LIMITS.max_array_elements:,}",
-                hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
             )
         if arr.dtype.kind not in "biuf":  # bool, integers, floats; not complex, dates, text, records
             raise BindingError(
@@ -132,9 +132,9 @@ def _numbers(text: str, path: str, name: str) -> Iterator[float]:
     """The whitespace- or comma-separated numbers of a text file, one at a time."""
     for count, match in enumerate(re.finditer(r"[^\s,]+", text)):
         if count >= LIMITS.max_array_elements:
-            raise LimitError(
+            raise exceeded(
+                "max_array_elements",
                 f"{path} has more than {LIMITS.max_array_elements:,} numbers",
-                hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise the limit",
             )
         try:
             yield float(match.group())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from gradcli.lang.ast import NO_SPAN, Span
+from gradcli.spans import NO_SPAN, Span
 
 
 class GradcliError(Exception):

@@ -9,7 +9,10 @@ Above a limit, the input gets a LimitError (exit 2) naming the variable.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from gradcli.errors import LimitError
+from gradcli.spans import NO_SPAN, Span
 
 
 def _env_int(name: str, default: int) -> int:
@@ -81,3 +84,17 @@ def load() -> Limits:
 
 
 LIMITS = load()
+
+
+def variable(limit: str) -> str:
+    """The environment variable of a limit: `max_nodes` -> `GRADCLI_MAX_NODES`."""
+    assert limit in {f.name for f in fields(Limits)}, limit
+    return "GRADCLI_" + limit.upper()
+
+
+def exceeded(limit: str, message: str, *, span: Span = NO_SPAN, source: str | None = None,
+             advice: str = "") -> LimitError:
+    """The error for input above limit `limit` (a field of `Limits`): the message, and a hint
+    naming the variable that raises it (after `advice`, when there is some)."""
+    hint = f"set {variable(limit)} to raise it"
+    return LimitError(message, span=span, source=source, hint=f"{advice}; {hint}" if advice else hint)

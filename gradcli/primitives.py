@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gradcli.errors import LimitError, ShapeError
-from gradcli.limits import LIMITS
+from gradcli.errors import ShapeError
+from gradcli.limits import LIMITS, exceeded
 
 Array = Any  # numpy float64 scalar or ndarray
 Kind = Literal["elementwise", "reduce", "vector", "constant"]
@@ -159,9 +159,9 @@ def _count(n: Array, what: str) -> int:
         raise ShapeError(f"{what} must be a non-negative whole number, got {np.asarray(n).tolist()}")
     if n > LIMITS.max_array_elements:
         shown = f"{int(n):,}" if n < 1e15 else f"{float(n):.3g}"  # not a 300-digit number
-        raise LimitError(
+        raise exceeded(
+            "max_array_elements",
             f"{what} {shown} is above the array size limit of {LIMITS.max_array_elements:,}",
-            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
         )
     return int(n)
 
@@ -181,10 +181,10 @@ def _arange(a: Array, b: Array, step: Array) -> Array:
         raise ShapeError("arange's step must not be 0")
     span = (float(b) - float(a)) / float(step)  # may overflow to +-inf: arange(-1e308, 1e308, 1)
     if span > LIMITS.max_array_elements:
-        raise LimitError(
+        raise exceeded(
+            "max_array_elements",
             f"arange({float(a):g}, {float(b):g}, {float(step):g}) would have more than "
             f"{LIMITS.max_array_elements:,} elements, the array size limit",
-            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
         )
     if _count(math.ceil(max(0.0, span)), "arange's element count") == 0:
         return np.zeros(0)  # numpy's own size computation overflows on an empty inf span

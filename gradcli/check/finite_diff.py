@@ -48,7 +48,7 @@ import numpy as np
 
 from gradcli.engine.graph import Graph
 from gradcli.engine.values import apply
-from gradcli.limits import LIMITS
+from gradcli.limits import LIMITS, variable
 
 Array = Any
 
@@ -299,7 +299,7 @@ def gradient(graph: Graph, vals: Sequence[Array], name: str, *, budget: int | No
 def _over_budget(name: str, work: float, budget: int) -> str:
     return (
         f"finite differences for '{name}' skipped: about {work:,.0f} element-operations, "
-        f"above the limit of {budget:,} (GRADCLI_MAX_CHECK_FD_WORK)"
+        f"above the limit of {budget:,} ({variable('max_check_fd_work')})"
     )
 
 
@@ -409,7 +409,7 @@ def _per_element(
         chosen = np.unique(np.linspace(0, n - 1, allowed).round().astype(int))
         note = (
             f"finite differences for '{name}' on {chosen.size:,} of {n:,} elements (evenly spaced), "
-            f"to stay within GRADCLI_MAX_CHECK_FD_WORK; the exact routes judge the rest"
+            f"to stay within {variable('max_check_fd_work')}; the exact routes judge the rest"
         )
     else:
         chosen = np.arange(n)

@@ -27,7 +27,8 @@ from gradcli.check.verdict import (
     Row,
     element_label,
 )
-from gradcli.cli.human import emit, make_table, number, values_text
+from gradcli.output.console import emit, make_table
+from gradcli.output.numbers import number_text, sci_text, value_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -67,12 +68,6 @@ class Located:
         return self.result.name or self.result.program
 
 
-def _sci(x: float) -> str:
-    if np.isnan(x):
-        return "nan"
-    if x == 0:
-        return "0"
-    return f"{x:.1e}"
 
 
 # --------------------------------------------------------------------------
@@ -89,11 +84,11 @@ def check_renderables(console: Console, result: CheckResult, precision: int = 10
     head = f"check  {result.name}: " if result.name else "check  "
     out.append(Text(head + " ".join(result.program.split()), style="" if plain else "bold"))
     if result.inputs:
-        at = ", ".join(f"{k} = {_one_line(values_text(v, precision))}" for k, v in result.inputs.items())
+        at = ", ".join(f"{k} = {value_text(v, precision, one_line=True)}" for k, v in result.inputs.items())
         out.append(Text(f"at     {at}"))
-    value = f"value  {_one_line(values_text(result.value, precision))}"
+    value = f"value  {value_text(result.value, precision, one_line=True)}"
     if result.expected_value is not None:
-        value += f"  (expected {_one_line(values_text(result.expected_value, precision))})"
+        value += f"  (expected {value_text(result.expected_value, precision, one_line=True)})"
     out.append(Text(value))
     if result.rows:
         out += [Text(""), gradient_table(console, result, precision)]
@@ -123,9 +118,6 @@ def check_renderables(console: Console, result: CheckResult, precision: int = 10
     return out
 
 
-def _one_line(text: str) -> str:
-    """A 2-D array's text on one line: [[1, 2], [3, 4]]."""
-    return " ".join(text.split())
 
 
 def _excused(result: CheckResult) -> str:
@@ -138,7 +130,7 @@ def _excused(result: CheckResult) -> str:
 
 
 def tolerance_line(result: CheckResult) -> str:
-    scales = ", ".join(f"{number(r.scale, 3)} for {r.name}" for r in result.rows if r.scale != 1.0)
+    scales = ", ".join(f"{number_text(r.scale, 3)} for {r.name}" for r in result.rows if r.scale != 1.0)
     return (
         f"tolerance: exact routes {describe(result.rtol, result.atol)}{' = ' + scales if scales else ''}\n"
         f"           finite differences |d - g| <= {FD_FACTOR:g}·(error estimate) + "
@@ -182,7 +174,7 @@ def gradient_table(console: Console, result: CheckResult, precision: int = 10) -
             verdict = VERDICT_TEXT[status]
             if status == FAIL and j in row.reasons:
                 verdict += ": " + ", ".join(row.reasons[j])
-            cells += [_sci(float(row.rel.ravel()[j])), _sci(float(row.abs.ravel()[j]))]
+            cells += [sci_text(float(row.rel.ravel()[j])), sci_text(float(row.abs.ravel()[j]))]
             texts = [Text(c) for c in cells]
             texts.append(Text(verdict, style="" if plain else VERDICT_STYLE[status]))
             table.add_row(*texts)
@@ -208,7 +200,7 @@ def rest_summary(row: Row, rest: np.ndarray) -> str:
 def _num(arr: np.ndarray | None, j: int, precision: int) -> str:
     if arr is None:
         return "—"
-    return number(float(arr.ravel()[j]), precision)
+    return number_text(float(arr.ravel()[j]), precision)
 
 
 def _fd_cell(row: Row, j: int, precision: int) -> str:
@@ -218,7 +210,7 @@ def _fd_cell(row: Row, j: int, precision: int) -> str:
     est, err = float(fd.estimate.ravel()[j]), float(fd.error.ravel()[j])
     if np.isnan(est):
         return "undefined"
-    return f"{number(est, precision)} ± {_sci(err)}"
+    return f"{number_text(est, precision)} ± {sci_text(err)}"
 
 
 def print_check(console: Console, result: CheckResult, precision: int = 10) -> None:
@@ -253,8 +245,8 @@ def summary_renderables(console: Console, located: Sequence[Located]) -> list[Re
                 VERDICT_TEXT[status] if r.passed else VERDICT_TEXT.get(status, "FAIL"),
                 style="" if plain else VERDICT_STYLE[status if status in VERDICT_STYLE else FAIL],
             ),
-            Text(_sci(r.max_rel)),
-            Text(_sci(r.max_abs)),
+            Text(sci_text(r.max_rel)),
+            Text(sci_text(r.max_abs)),
             Text(detail),
         )
     failed = sum(not loc.result.passed for loc in located)
@@ -422,7 +414,7 @@ def _row_lines(r: CheckResult) -> list[str]:
     lines = []
     for row in r.rows:
         lines.append(
-            f"{row.name}: verdict {row.verdict}, max rel {_sci(row.max_rel)}, max abs {_sci(row.max_abs)}"
+            f"{row.name}: verdict {row.verdict}, max rel {sci_text(row.max_rel)}, max abs {sci_text(row.max_abs)}"
         )
     return lines
 

@@ -44,6 +44,7 @@ from gradcli.engine.rules import kink_rule
 from gradcli.engine.values import bind, forward_values
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
 from gradcli.lang.ast import Name
+from gradcli.output.numbers import number_text, value_text
 from gradcli.primitives import CONSTANTS
 
 Array = Any
@@ -595,10 +596,9 @@ def _op_text(graph: Graph, i: int) -> str:
 # Messages with the numbers (JUnit, github annotations, JSON).
 
 MAX_MESSAGES = 5
+DIGITS = 10  # significant digits of the numbers in messages
 
 
-def fmt(x: float) -> str:
-    return "nan" if np.isnan(x) else f"{x:.10g}"
 
 
 def element_label(name: str, shape: tuple[int, ...], j: int) -> str:
@@ -613,7 +613,8 @@ def failure_messages(result: CheckResult) -> list[str]:
     if result.value_status == NAN:
         out.append("the value is NaN" + (f": {result.value_note}" if result.value_note else ""))
     elif result.value_status == FAIL:
-        out.append(f"value {_text(result.value)} but expected {_text(result.expected_value)}")
+        value, expected = (value_text(v, DIGITS, one_line=True) for v in (result.value, result.expected_value))
+        out.append(f"value {value} but expected {expected}")
     for row in result.rows:
         bad = row.failing()
         for j in bad[:MAX_MESSAGES]:
@@ -641,11 +642,11 @@ def _element_message(row: Row, j: int) -> str:
         if label == "finite difference":
             est = float(row.fd.estimate.ravel()[j])
             err = float(row.fd.error.ravel()[j])
-            parts.append(f"the finite difference gives {fmt(est)} (± {err:.1e})")
+            parts.append(f"the finite difference gives {number_text(est, DIGITS)} (± {err:.1e})")
         else:
             arr = {"forward": row.forward, "manual": row.manual, "expected": row.expected}[label]
             assert arr is not None
-            number = fmt(float(arr.ravel()[j]))
+            number = number_text(float(arr.ravel()[j]), DIGITS)
             if label == "manual":
                 parts.append(f"the manual formula '{(row.manual_text or '').strip()}' gives {number}")
             elif label == "expected":
@@ -654,13 +655,8 @@ def _element_message(row: Row, j: int) -> str:
                 parts.append(f"forward mode gives {number}")
     rel, absd = float(row.rel.ravel()[j]), float(row.abs.ravel()[j])
     return (
-        f"{where}: {' and '.join(parts)}, but reverse mode gives {fmt(ref)} "
+        f"{where}: {' and '.join(parts)}, but reverse mode gives {number_text(ref, DIGITS)} "
         f"(relative difference {rel:.2g}, absolute {absd:.2g})"
     )
 
 
-def _text(value: Any) -> str:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        return fmt(float(arr))
-    return np.array2string(arr, precision=10, threshold=8)

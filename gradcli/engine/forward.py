@@ -27,7 +27,7 @@ from gradcli.engine.graph import Graph
 from gradcli.engine.reverse import fit
 from gradcli.engine.rules import partial
 from gradcli.errors import LimitError
-from gradcli.limits import LIMITS
+from gradcli.limits import LIMITS, exceeded
 
 Array = Any
 
@@ -281,10 +281,10 @@ def _work(vals: Sequence[Array], directions: int) -> int:
 
 
 def _too_much(what: str, work: int) -> LimitError:
-    return LimitError(
+    return exceeded(
+        "max_forward_work",
         f"forward mode for {what} would need about {work:,.0f} tangent operations: too large",
-        hint="use reverse mode (--mode reverse), which costs one sweep for all inputs; "
-        "GRADCLI_MAX_FORWARD_WORK raises this limit",
+        advice="use reverse mode (--mode reverse), which costs one sweep for all inputs",
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from gradcli.errors import LimitError, ProgramError, UnknownNameError
 from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span
-from gradcli.limits import LIMITS
+from gradcli.limits import LIMITS, exceeded
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive, lookup
 
 VECTOR = PRIMITIVES["vector"]
@@ -130,10 +130,10 @@ def build(program: Program) -> Graph:
                 ops.append(Op(prim, args, node, depends_on_input=dep))
             if len(ops) > LIMITS.max_nodes:
                 fail(
-                    LimitError(
+                    exceeded(
+                        "max_nodes",
                         f"the program has more than {LIMITS.max_nodes:,} operations",
                         span=stmt.span,
-                        hint="set GRADCLI_MAX_NODES to raise the limit",
                     )
                 )
         (result,) = done

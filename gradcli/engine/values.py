@@ -11,7 +11,7 @@ import numpy as np
 
 from gradcli.engine.graph import Graph, Op
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
-from gradcli.limits import LIMITS
+from gradcli.limits import LIMITS, exceeded
 
 Array = Any
 
@@ -33,12 +33,12 @@ def element_shape(op: Op, args: Sequence[Array], source: str) -> tuple[int, ...]
         ) from None
     if math.prod(shape) > LIMITS.max_array_elements:
         assert op.node is not None
-        raise LimitError(
+        raise exceeded(
+            "max_array_elements",
             f"this operation would make an array of shape {shape} "
             f"({math.prod(shape):,} elements, limit {LIMITS.max_array_elements:,})",
             span=op.node.span,
             source=source,
-            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
         )
     return shape
 
@@ -51,19 +51,20 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
         shape = element_shape(op, args, source)  # equal shapes are checked by the value rule
         n = math.prod(shape) * len(args)
         if n > LIMITS.max_array_elements:
-            raise LimitError(
+            raise exceeded(
+                "max_array_elements",
                 f"vector literal of {n:,} elements is above the limit of {LIMITS.max_array_elements:,}",
                 source=source,
-                hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
             )
         if len(shape) + 1 > LIMITS.max_array_dims:
             assert op.node is not None
-            raise LimitError(
+            raise exceeded(
+                "max_array_dims",
                 f"this vector literal would have {len(shape) + 1} dimensions; arrays have at most "
                 f"{LIMITS.max_array_dims}",
                 span=op.node.span,
                 source=source,
-                hint="nest [ ] at most that deep; GRADCLI_MAX_ARRAY_DIMS sets the limit (32 at most)",
+                advice="nest [ ] at most that deep (32 levels at most)",
             )
     elif prim.kind == "constant":
         n = 0
@@ -87,12 +88,12 @@ def as_value(raw: Any, name: str) -> Array:
         raise LimitError(
             f"the value of '{name}' has {value.size:,} elements, above the limit of "
             f"{LIMITS.max_array_elements:,}",
-            hint="set GRADCLI_MAX_ARRAY_ELEMENTS to raise it",
         )
     if value.ndim > LIMITS.max_array_dims:
-        raise LimitError(
+        raise exceeded(
+            "max_array_dims",
             f"the value of '{name}' has {value.ndim} dimensions; arrays have at most {LIMITS.max_array_dims}",
-            hint="GRADCLI_MAX_ARRAY_DIMS sets the limit (32 at most)",
+            advice="arrays have 32 dimensions at most",
         )
     return value[()] if value.ndim == 0 else value
 
@@ -147,11 +148,11 @@ def forward_values(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Arra
                 total += np.size(vals[i])
                 if total > LIMITS.max_total_elements:
                     assert op.node is not None
-                    raise LimitError(
+                    raise exceeded(
+                        "max_total_elements",
                         f"the program's values hold more than {LIMITS.max_total_elements:,} elements in all",
                         span=op.node.span,
                         source=source,
-                        hint="every intermediate value is kept for the gradient; "
-                        "set GRADCLI_MAX_TOTAL_ELEMENTS to raise the limit",
+                        advice="every intermediate value is kept for the gradient",
                     )
     return vals, counts

@@ -11,7 +11,6 @@ out is said in a note under the table.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from gradcli.explain.model import (
     derivative_label,
 )
 from gradcli.explain.model import Path as ChainPath
+from gradcli.limits import variable
+from gradcli.output import numbers
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -38,8 +39,6 @@ PRECISION = 5
 MAX_ROWS = 60
 MAX_FACTORS = 12  # longer paths show their first and last factors
 MAX_CONTRIBUTIONS = 6  # lines of a sum of contributions before "… more"
-SUMMARY_THRESHOLD = 8  # arrays with more elements are summarised
-EDGE_ITEMS = 3
 JSON_MAX_ELEMENTS = 10_000  # larger arrays are summarised in JSON too
 EXPORT_WIDTH = 100
 EXPORTS = (".svg", ".html", ".txt")
@@ -48,39 +47,13 @@ EXPORTS = (".svg", ".html", ".txt")
 # -- numbers ------------------------------------------------------------------------------
 
 
-def number(x: float, precision: int) -> str:
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    text = f"{x:.{precision}g}"
-    return "0" if text == "-0" else text
-
-
-def value_text(value: Array, precision: int) -> str:
-    """A scalar as a number; an array as its values, with its shape in front when summarised."""
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        return number(float(arr), precision)
-    if arr.size == 0:
-        return f"{arr.shape} []"
-    first = arr.flat[0]
-    if arr.size > 1 and (np.all(arr == first) or np.all(np.isnan(arr))):
-        return f"{arr.shape} all {number(float(first), precision)}"
-    text = np.array2string(
-        arr,
-        separator=", ",
-        threshold=SUMMARY_THRESHOLD,
-        edgeitems=EDGE_ITEMS,
-        max_line_width=10**6,
-        formatter={"float_kind": lambda v: number(float(v), precision)},
-    )
-    text = " ".join(text.split())  # numpy breaks 2-D arrays into lines
-    return f"{arr.shape} {text}" if arr.size > SUMMARY_THRESHOLD else text
-
-
 def count_text(n: int) -> str:
     return f"more than {MAX_PATH_COUNT:.0e}".replace("e+", "e") if n >= MAX_PATH_COUNT else f"{n:,}"
+
+
+def value_text(value: Array, precision: int, *, shape: bool = True) -> str:
+    """An explain cell: numbers as everywhere (gradcli/output/numbers.py), arrays on one line."""
+    return numbers.value_text(value, precision, shape=shape, one_line=True)
 
 
 def _factor_number(value: Array, precision: int) -> str:
@@ -143,9 +116,7 @@ def _forward_section(e: Explanation, p: int) -> Section:
         cells = [str(row.step), row.label, row.operation, ins]
         if arrays:
             cells.append(str(np.shape(row.value)) if np.ndim(row.value) else "")
-        value = value_text(row.value, p)
-        shape = f"{np.shape(row.value)} "
-        cells.append(value.removeprefix(shape) if np.ndim(row.value) else value)  # the shape has a column
+        cells.append(value_text(row.value, p, shape=False))  # the shape has a column
         section.groups.append([cells])
     out = e.nodes[e.output]
     if out.label != out.source:
@@ -358,7 +329,7 @@ def _chain_section(e: Explanation, p: int, max_rows: int) -> Section:
                 count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
             )
             lines.append(
-                ("", f"({more} paths are not listed: at most {listed} are, GRADCLI_MAX_EXPLAIN_PATHS)")
+                ("", f"({more} paths are not listed: at most {listed} are, {variable('max_explain_paths')})")
             )
             lines.append(("  sum", f"= {value_text(chain.path_sum, p)} (the {listed} listed paths)"))
             lines.append((head, f"= {value_text(chain.gradient, p)} (all paths: the backward pass)"))
@@ -392,8 +363,7 @@ def renderables(
     from rich.table import Table
     from rich.text import Text
 
-    from gradcli.cli.human import make_table
-    from gradcli.output.console import plain_boxes
+    from gradcli.output.console import make_table, plain_boxes
 
     plain = plain_boxes(console)
     items: list[RenderableType] = []
@@ -436,7 +406,7 @@ def print_tables(
     """Print the tables; without trailing spaces when not on a terminal."""
     from rich.console import Group
 
-    from gradcli.cli.human import emit
+    from gradcli.output.console import emit
 
     emit(console, Group(*renderables(e, console, precision=precision, max_rows=max_rows)))
 

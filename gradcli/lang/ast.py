@@ -10,18 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gradcli.spans import NO_SPAN, Span
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Half-open character range [start, end) in the source, plus 1-based line/column."""
-
-    start: int
-    end: int
-    line: int
-    column: int
-
-
-NO_SPAN = Span(0, 0, 0, 0)
+__all__ = ["NO_SPAN", "Call", "Name", "Node", "Num", "Program", "Span", "Statement", "Vector"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -29,7 +29,7 @@ from gradcli.errors import (
 )
 from gradcli.lang.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.lang.parser_cache import load_or_build
-from gradcli.limits import LIMITS
+from gradcli.limits import LIMITS, exceeded
 from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
 
 
@@ -362,18 +362,18 @@ def _check_text(source: str) -> None:
 def parse(source: str) -> Program:
     """Parse a program (one or more statements) into a `Program`."""
     if len(source) > LIMITS.max_program_chars:
-        raise LimitError(
+        raise exceeded(
+            "max_program_chars",
             f"the program is {len(source):,} characters long; the limit is {LIMITS.max_program_chars:,}",
-            hint="set GRADCLI_MAX_PROGRAM_CHARS to raise it",
         )
     _check_text(source)
     statements = _run(source, allow_internal=False)
     if not statements:
         raise ParseError("the program is empty", hint="write an expression, e.g. sin(x**2)")
     if len(statements) > LIMITS.max_statements:
-        raise LimitError(
+        raise exceeded(
+            "max_statements",
             f"the program has {len(statements):,} statements; the limit is {LIMITS.max_statements:,}",
-            hint="set GRADCLI_MAX_STATEMENTS to raise it",
         )
     return Program(source, tuple(statements))
 

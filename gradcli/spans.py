@@ -1,0 +1,19 @@
+"""Where a piece of source text is: the span every stage carries, so that an error can put a
+caret under the right column and a table can quote the source text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Half-open character range [start, end) in the source, plus 1-based line/column."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+NO_SPAN = Span(0, 0, 0, 0)
