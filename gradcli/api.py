@@ -189,9 +189,7 @@ def domain_warnings(graph: Graph, vals: list[Array], grads: Mapping[str, Array])
                 where = f" (line {span.line}, column {span.column})" if span else ""
                 bad = "NaN" if np.any(np.isnan(vals[i])) else "infinite"
                 domain = f"; defined for {op.prim.domain}" if op.prim.domain else ""
-                text = graph.source_text(i)
-                if len(text) > 60:  # a whole long program can be the culprit
-                    text = text[:30] + " … " + text[-25:]
+                text = graph.source_text(i, limit=60)  # a whole long program can be the culprit
                 out.append(f"{text}{where} is {bad}{domain}")
                 break
         else:

@@ -39,6 +39,47 @@ BCE_EPS = float(BCE_EPS_TEXT)
 
 
 @dataclass(frozen=True)
+class Notation:
+    """How a call is written when it is an operator: infix (`a + b`), prefix (`-a`), or an
+    indicator in brackets (`[a < b]`, the derivative rules' 0/1 comparisons). `precedence` is
+    Python's binding strength (1: + -, 2: * /, 3: unary minus, 4: **); `**` groups to the right."""
+
+    form: Literal["infix", "prefix", "indicator"]
+    symbol: str
+    precedence: int = 5
+    right_assoc: bool = False
+
+
+def _infix(symbol: str, precedence: int, right_assoc: bool = False) -> Notation:
+    return Notation("infix", symbol, precedence, right_assoc)
+
+
+def _indicator(symbol: str) -> Notation:
+    return Notation("indicator", symbol)
+
+
+# How the results of a reduction over blocks of elements merge into the whole:
+# (one result per block, the blocks' element counts, the total count) -> the result.
+Combine = Callable[[Array, Array, int], Array]
+
+
+def _sum_parts(parts: Array, sizes: Array, n: int) -> Array:
+    return np.float64(np.sum(parts))
+
+
+def _mean_parts(parts: Array, sizes: Array, n: int) -> Array:
+    return np.float64(np.dot(parts, sizes) / n) if n else np.float64(np.nan)
+
+
+def _logsumexp_parts(parts: Array, sizes: Array, n: int) -> Array:
+    return np.float64(np.logaddexp.reduce(parts))
+
+
+def _norm_parts(parts: Array, sizes: Array, n: int) -> Array:
+    return np.float64(np.hypot.reduce(parts))
+
+
+@dataclass(frozen=True)
 class Primitive:
     name: str
     params: tuple[str, ...]
@@ -46,18 +87,23 @@ class Primitive:
     partials: tuple[str, ...]
     doc: str
     kind: Kind = "elementwise"
-    symbol: str | None = None  # operator spelling, e.g. "+", used by the printer
+    notation: Notation | None = None  # how the printer writes it, when it is an operator
     convention: str = ""  # kink/edge convention (PyTorch's), for docs
     domain: str = ""  # where the value is real and finite
     kink: str | None = None  # expression, non-zero on a kink
     blocks_gradient: bool = False  # detach / stop_gradient
     public: bool = True  # callable from user programs and listed in docs
     variadic: bool = False  # the last parameter repeats (at least one)
-    # For reductions: how results over blocks of elements combine into the whole
-    # ("sum", "mean", "logsumexp", "norm"), so that big arrays can be evaluated in
-    # cache-sized blocks (gradcli/blocked.py). Only for reductions whose partials,
-    # given the whole result `out`, read one element at a time. None: not blockable.
-    combine: str | None = None
+    # For reductions: how results over blocks of elements combine into the whole, so that
+    # big arrays can be evaluated in cache-sized blocks (gradcli/engine/blocked.py). Only for
+    # reductions whose partials, given the whole result `out`, read one element at a time.
+    # None: not blockable.
+    combine: Combine | None = None
+    # Literal operands fold into a literal when the result is a whole number (the simplifier
+    # of explain's formulas: `2 - 1` is `1`); exact for these operations.
+    foldable: bool = False
+    # How the docs write a call, when not `name(params)` or its operator: `a ** b`, `a ^ b`, ...
+    spellings: tuple[str, ...] = ()
 
     @property
     def arity(self) -> str:
@@ -67,6 +113,25 @@ class Primitive:
         if self.variadic:
             return nargs >= len(self.params)
         return nargs == len(self.params)
+
+    @property
+    def symbol(self) -> str | None:
+        """The operator spelling (`+`, `**`), or None for a function called by name."""
+        return None if self.notation is None else self.notation.symbol
+
+    @property
+    def is_operator(self) -> bool:
+        return self.notation is not None and self.notation.form != "indicator"
+
+    def spelled(self) -> tuple[str, ...]:
+        """How a program writes it (docs, `gradcli functions`): `a + b`, `-a`, `sin(x)`."""
+        if self.spellings:
+            return self.spellings
+        if self.notation is None or self.notation.form == "indicator":
+            return (self.signature,)
+        if self.notation.form == "prefix":
+            return (f"{self.notation.symbol}{self.params[0]}",)
+        return (f"{self.params[0]} {self.notation.symbol} {self.params[1]}",)
 
     @property
     def signature(self) -> str:
@@ -221,19 +286,22 @@ R: Kind = "reduce"
 # --------------------------------------------------------------------------
 # Arithmetic. Operators are calls too: `a + b` parses to add(a, b).
 _add(
-    Primitive("add", ("a", "b"), np.add, ("1", "1"), "a + b", symbol="+"),
-    Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", symbol="-"),
-    Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", symbol="*"),
+    Primitive("add", ("a", "b"), np.add, ("1", "1"), "a + b", notation=_infix("+", 1), foldable=True),
+    Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", notation=_infix("-", 1), foldable=True),
+    Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", notation=_infix("*", 2), foldable=True),
     Primitive(
         "div",
         ("a", "b"),
         np.divide,
         ("1/b", "-a/b**2"),
         "a / b",
-        symbol="/",
+        notation=_infix("/", 2),
+        foldable=True,
         domain="b != 0",
     ),
-    Primitive("neg", ("a",), np.negative, ("-1",), "-a (unary minus)", symbol="neg"),
+    Primitive(
+        "neg", ("a",), np.negative, ("-1",), "-a (unary minus)", notation=Notation("prefix", "-", 3), foldable=True
+    ),
 )
 _add(
     Primitive(
@@ -242,7 +310,9 @@ _add(
         np.power,
         ("where(eq(b, 0), 0, b*a**(b - 1))", "where(eq(a, 0)*ge(b, 0), 0, out*log(a))"),
         "a ** b (also a ^ b)",
-        symbol="**",
+        notation=_infix("**", 4, right_assoc=True),
+        foldable=True,
+        spellings=("a ** b", "a ^ b", "pow(a, b)"),
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
         domain="a > 0, or a whole-number b",
     ),
@@ -327,7 +397,7 @@ _add(
 # Reductions (to a scalar). Partials are per element; `n` is the element count.
 _add(
     Primitive(
-        "sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, combine="sum"
+        "sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, combine=_sum_parts
     ),
     Primitive(
         "mean",
@@ -336,7 +406,7 @@ _add(
         ("1/n",),
         "mean of all elements",
         kind=R,
-        combine="mean",
+        combine=_mean_parts,
     ),
     Primitive(
         "prod",
@@ -354,7 +424,7 @@ _add(
         ("exp(x - out)",),
         "log(sum(exp(x))), numerically stable",
         kind=R,
-        combine="logsumexp",
+        combine=_logsumexp_parts,
     ),
     Primitive(
         "dot",
@@ -363,7 +433,7 @@ _add(
         ("b", "a"),
         "inner product sum(a*b) of same-shape arrays",
         kind=R,
-        combine="sum",
+        combine=_sum_parts,
     ),
     Primitive(
         "norm",
@@ -372,7 +442,7 @@ _add(
         ("where(eq(out, 0), 0, x/out)",),
         "Euclidean norm sqrt(sum(x**2))",
         kind=R,
-        combine="norm",
+        combine=_norm_parts,
         convention="gradient 0 at x = 0 (PyTorch)",
         kink="eq(out, 0)",
     ),
@@ -392,7 +462,7 @@ _add(
         "binary cross-entropy of probability p against target t: p clamped to "
         f"[{BCE_EPS_TEXT}, 1-{BCE_EPS_TEXT}], then mean(-(t*log(p) + (1-t)*log(1-p)))",
         kind=R,
-        combine="mean",
+        combine=_mean_parts,
         convention="no gradient to p where the clamp is active (as torch.clamp)",
         kink=f"max(eq(p, {BCE_EPS_TEXT}), eq(p, 1 - {BCE_EPS_TEXT}))",
     ),
@@ -403,7 +473,7 @@ _add(
         ("(sigmoid(z) - t)/n", "-z/n"),
         "binary cross-entropy on logits z, i.e. bce(sigmoid(z), t) without the clamp, stable",
         kind=R,
-        combine="mean",
+        combine=_mean_parts,
     ),
     Primitive(
         "mse",
@@ -412,7 +482,7 @@ _add(
         ("2*(a - b)/n", "-2*(a - b)/n"),
         "mean squared error mean((a - b)**2)",
         kind=R,
-        combine="mean",
+        combine=_mean_parts,
     ),
 )
 
@@ -462,10 +532,25 @@ _add(
         "a where c != 0 else b",
         public=False,
     ),
-    Primitive("eq", ("a", "b"), _f(np.equal), ("0", "0"), "[a = b]", public=False),
-    Primitive("lt", ("a", "b"), _f(np.less), ("0", "0"), "[a < b]", public=False),
-    Primitive("le", ("a", "b"), _f(np.less_equal), ("0", "0"), "[a <= b]", public=False),
-    Primitive("gt", ("a", "b"), _f(np.greater), ("0", "0"), "[a > b]", public=False),
-    Primitive("ge", ("a", "b"), _f(np.greater_equal), ("0", "0"), "[a >= b]", public=False),
+    Primitive(
+        "eq", ("a", "b"), _f(np.equal), ("0", "0"), "[a = b]", public=False,
+        notation=_indicator("="), foldable=True,
+    ),
+    Primitive(
+        "lt", ("a", "b"), _f(np.less), ("0", "0"), "[a < b]", public=False,
+        notation=_indicator("<"), foldable=True,
+    ),
+    Primitive(
+        "le", ("a", "b"), _f(np.less_equal), ("0", "0"), "[a <= b]", public=False,
+        notation=_indicator("<="), foldable=True,
+    ),
+    Primitive(
+        "gt", ("a", "b"), _f(np.greater), ("0", "0"), "[a > b]", public=False,
+        notation=_indicator(">"), foldable=True,
+    ),
+    Primitive(
+        "ge", ("a", "b"), _f(np.greater_equal), ("0", "0"), "[a >= b]", public=False,
+        notation=_indicator(">="), foldable=True,
+    ),
     Primitive("prod_others", ("x",), _prod_others, ("0",), "product of the other elements", public=False),
 )

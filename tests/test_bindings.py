@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from gradcli.bindings import parse_binding, read_program
-from gradcli.cli import human as render
 from gradcli.errors import BindingError, GradcliError, LimitError, ParseError
 
 # --------------------------------------------------------------------------
@@ -137,41 +136,3 @@ def test_read_program_stdin_not_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
         read_program("-")
 
 
-# --------------------------------------------------------------------------
-# render
-
-
-@pytest.mark.parametrize(
-    ("x", "precision", "text"),
-    [
-        (0.4121184852417566, 10, "0.4121184852"),
-        (-5.466781571308061, 10, "-5.466781571"),
-        (-5.466781571308061, 3, "-5.47"),
-        (3.0, 10, "3"),
-        (1e-20, 10, "1e-20"),
-        (1 / 3, 17, "0.33333333333333331"),
-        (float("nan"), 10, "nan"),
-        (float("-inf"), 10, "-inf"),
-    ],
-)
-def test_number(x: float, precision: int, text: str) -> None:
-    assert render.number(x, precision) == text
-
-
-def test_values_text_shapes() -> None:
-    assert render.values_text(np.float64(2.5), 10) == "2.5"
-    assert render.values_text(np.array([1.0, 0.5]), 10) == "[1, 0.5]"
-    assert render.values_text(np.array([[1.0, 2.0], [3.0, 4.0]]), 10) == "[[1, 2],\n [3, 4]]"
-    assert render.values_text(np.zeros(0), 10) == "[]"
-    long = render.values_text(np.arange(100.0), 10)
-    assert long == "[0, 1, 2, ..., 97, 98, 99]"
-    assert render.shape_text(np.arange(100.0)) == "(100,)"
-    assert render.shape_text(3.0) == ""
-
-
-def test_value_line_aligns_rows() -> None:
-    line = render.value_line(np.array([[10.0, 40.0], [30.0, 80.0]]), 10)
-    first, second = line.split("\n")
-    assert first == "value  shape (2, 2)  [[10, 40],"
-    assert second.index("[30") == first.index("[10")
-    assert render.value_line(0.5, 10) == "value  0.5"

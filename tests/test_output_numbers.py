@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gradcli.cli.app import app
-from gradcli.output.numbers import SUMMARY_THRESHOLD, number_text, sci_text, value_text
+from gradcli.cli.human import value_line
+from gradcli.output.numbers import SUMMARY_THRESHOLD, number_text, sci_text, shape_text, value_text
 
 runner = CliRunner()
 
@@ -19,12 +20,23 @@ def run(*args: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("x", "text"),
-    [(3.0, "3"), (-5.466781571308061, "-5.466781571"), (1e-20, "1e-20"), (-0.0, "0"), (0.0, "0"),
-     (float("nan"), "nan"), (float("inf"), "inf"), (float("-inf"), "-inf"), (123456789012.0, "1.23456789e+11")],
+    ("x", "precision", "text"),
+    [
+        (0.4121184852417566, 10, "0.4121184852"),
+        (-5.466781571308061, 10, "-5.466781571"),
+        (-5.466781571308061, 3, "-5.47"),
+        (3.0, 10, "3"),
+        (1e-20, 10, "1e-20"),
+        (1 / 3, 17, "0.33333333333333331"),
+        (123456789012.0, 10, "1.23456789e+11"),
+        (-0.0, 10, "0"),
+        (float("nan"), 10, "nan"),
+        (float("inf"), 10, "inf"),
+        (float("-inf"), 10, "-inf"),
+    ],
 )
-def test_number_text(x: float, text: str) -> None:
-    assert number_text(x, 10) == text
+def test_number_text(x: float, precision: int, text: str) -> None:
+    assert number_text(x, precision) == text
 
 
 def test_sci_text() -> None:
@@ -43,6 +55,18 @@ def test_arrays_full_summarised_and_constant() -> None:
     assert value_text(np.zeros(0), 5) == "[]"
     assert value_text(np.array([[1.0, 2.0], [3.0, 4.0]]), 5, one_line=True) == "[[1, 2], [3, 4]]"
     assert value_text(np.array([-0.0, 1.0]), 5) == "[0, 1]"
+    assert value_text(np.float64(2.5), 10) == "2.5"
+    assert value_text(np.array([[1.0, 2.0], [3.0, 4.0]]), 10) == "[[1, 2],\n [3, 4]]"
+    assert shape_text(np.arange(100.0)) == "(100,)"
+    assert shape_text(3.0) == ""
+
+
+def test_value_line_aligns_rows() -> None:
+    line = value_line(np.array([[10.0, 40.0], [30.0, 80.0]]), 10)
+    first, second = line.split("\n")
+    assert first == "value  [[10, 40],"
+    assert second.index("[30") == first.index("[10")
+    assert value_line(0.5, 10) == "value  0.5"
 
 
 def test_negative_zero_is_zero_in_grad_and_explain_alike() -> None:

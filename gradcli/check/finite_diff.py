@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcli.engine.graph import Graph
+from gradcli.engine.graph import Graph, Through
 from gradcli.engine.values import apply
 from gradcli.limits import LIMITS, variable
 
@@ -200,14 +200,6 @@ def richardson(
     return best, best_err, step, rough
 
 
-def depends_on(graph: Graph, seed: int) -> list[bool]:
-    """Which ops' values depend on op `seed` (through any op, detach included)."""
-    dep = [False] * len(graph.ops)
-    dep[seed] = True
-    for i, op in enumerate(graph.ops):
-        if op.prim is not None and not dep[i]:
-            dep[i] = any(dep[a] for a in op.args)
-    return dep
 
 
 def elementwise_from(graph: Graph, dep: Sequence[bool]) -> list[bool]:
@@ -279,7 +271,7 @@ def gradient(graph: Graph, vals: Sequence[Array], name: str, *, budget: int | No
     seed = graph.inputs[name]
     x = np.asarray(vals[seed], dtype=np.float64)
     shape = tuple(x.shape)
-    dep = depends_on(graph, seed)
+    dep = graph.reaches([seed], Through.VALUE)
     if not dep[graph.output] or np.size(vals[graph.output]) == 0:  # sum of an empty output: 0
         return _empty(shape, "constant", value=0.0)
     ev = _Evaluator(graph, vals, seed, dep)

@@ -38,10 +38,9 @@ import numpy as np
 
 from gradcli.api import Compiled, domain_warnings
 from gradcli.check import finite_diff, tolerance
-from gradcli.engine import reverse
-from gradcli.engine.graph import Graph
+from gradcli.engine.graph import Graph, Through
 from gradcli.engine.rules import kink_rule
-from gradcli.engine.values import bind, forward_values
+from gradcli.engine.values import bind, fit, forward_values
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
 from gradcli.lang.ast import Name
 from gradcli.output.numbers import number_text, value_text
@@ -529,8 +528,8 @@ def find_excuses(
     graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Iterable[str]
 ) -> list[Excuse]:
     """Kinks (the primitive table's `kink` expressions) and detach() on a path input -> output."""
-    feeds = _feeds_output(graph)
-    per_input = {name: finite_diff.depends_on(graph, graph.inputs[name]) for name in wrt}
+    feeds = graph.feeds()
+    per_input = {name: graph.reaches([graph.inputs[name]], Through.VALUE) for name in wrt}
     ew = {name: finite_diff.elementwise_from(graph, dep) for name, dep in per_input.items()}
     excuses: list[Excuse] = []
     for i, op in enumerate(graph.ops):
@@ -551,7 +550,7 @@ def find_excuses(
             kind, detail = KINK, prim.convention
         else:
             continue
-        ex = Excuse(kind, _op_text(graph, i), detail, int(mask.sum()), int(mask.size))
+        ex = Excuse(kind, graph.source_text(i, named=False), detail, int(mask.sum()), int(mask.size))
         for name, dep in per_input.items():
             if dep[i]:
                 ex.masks[name] = _project(
@@ -571,25 +570,11 @@ def _project(
     if not elementwise or mask.ndim == 0:
         return np.full(shape, bool(mask.any()))
     full = np.broadcast_to(mask, np.broadcast_shapes(mask.shape, op_shape)).astype(float)
-    return np.asarray(reverse.fit(full, shape), dtype=float).reshape(shape) > 0
+    return np.asarray(fit(full, shape), dtype=float).reshape(shape) > 0
 
 
-def _feeds_output(graph: Graph) -> list[bool]:
-    feeds = [False] * len(graph.ops)
-    feeds[graph.output] = True
-    for i in range(len(graph.ops) - 1, -1, -1):
-        if feeds[i]:
-            for a in graph.ops[i].args:
-                feeds[a] = True
-    return feeds
 
 
-def _op_text(graph: Graph, i: int) -> str:
-    node = graph.ops[i].node
-    span = getattr(node, "span", None)
-    if span is not None and span.end > span.start:
-        return " ".join(graph.program.source[span.start : span.end].split())
-    return graph.source_text(i)
 
 
 # --------------------------------------------------------------------------

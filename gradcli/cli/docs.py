@@ -33,17 +33,6 @@ def aliases_of(prim: Primitive) -> list[str]:
     return [a for a, target in ALIASES.items() if target == prim.name]
 
 
-def spellings(prim: Primitive) -> list[str]:
-    """How a program writes the function: `a + b`, `-a`, `a ** b`, `sin(x)`."""
-    if prim.name == "pow":
-        return ["a ** b", "a ^ b", "pow(a, b)"]
-    if prim.symbol == "neg":
-        return ["-a"]
-    if prim.symbol:
-        return [f"a {prim.symbol} b"]
-    return [prim.signature]
-
-
 def notes(prim: Primitive) -> list[str]:
     """Description, then reduction, domain and convention notes (README and `gradcli functions`)."""
     out = [prim.doc]
@@ -59,7 +48,7 @@ def notes(prim: Primitive) -> list[str]:
 def markdown_table() -> str:
     rows = ["| function | arity | derivative rule | notes |", "| --- | --- | --- | --- |"]
     for prim in public_primitives():
-        name = ", ".join(f"`{s}`" for s in spellings(prim))
+        name = ", ".join(f"`{s}`" for s in prim.spelled())
         alias = aliases_of(prim)
         if alias:
             name += " (also " + ", ".join(f"`{a}`" for a in alias) + ")"

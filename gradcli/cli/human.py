@@ -94,9 +94,9 @@ def _isatty(stream: Any) -> bool:
 
 def function_row(prim: Primitive) -> tuple[str, str, str, str]:
     """One row of `gradcli functions`, from the primitive table via gradcli.cli.docs."""
-    from gradcli.cli.docs import aliases_of, derivative_text, notes, spellings
+    from gradcli.cli.docs import aliases_of, derivative_text, notes
 
-    name = ", ".join(spellings(prim))
+    name = ", ".join(prim.spelled())
     aliases = aliases_of(prim)
     if aliases:
         name += " (also " + ", ".join(aliases) + ")"

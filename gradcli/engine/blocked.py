@@ -20,17 +20,18 @@ import os
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
-from gradcli.engine.graph import Graph
-from gradcli.engine.reverse import fit, requires_grad
-from gradcli.engine.rules import partial, rules, uses
+from gradcli.arrays import Array
+from gradcli.engine.graph import Graph, Op
+from gradcli.engine.reverse import accumulate, contribution
+from gradcli.engine.rules import rules, uses
 from gradcli.engine.values import apply, constant_value
 
-Array = Any
 T = TypeVar("T")
+Block = tuple[int, int]  # elements [lo, hi) of the flattened arrays
 
 MIN_ELEMENTS = 1 << 18  # below this, whole-array numpy is as fast
 BLOCK = 1 << 17  # elements per block (1 MiB of float64): measured best on 2 cores at 1e7
@@ -64,36 +65,36 @@ def plan(graph: Graph, inputs: dict[str, Array]) -> Plan | None:
             if op.input is not None and np.ndim(inputs[op.input]) > 0:
                 cls[i] = ARRAY
             continue
-        arg_cls = [cls[a] for a in op.args]
-        if ARRAY in arg_cls and any(shaped[a] for a in op.args if cls[a] != ARRAY):
-            return None  # e.g. x * linspace(0, 1, n): that array is not split into blocks
+        c = _classify(op, cls, shaped)
+        if c is None:
+            return None
+        cls[i] = c
         shaped[i] = op.prim.kind in ("vector", "constant") or (
             op.prim.kind != "reduce" and any(shaped[a] for a in op.args)
         )
-        if op.prim.kind in ("vector", "constant") and ARRAY in arg_cls:
-            return None
-        has_array = ARRAY in arg_cls
-        after_reduce = REDUCE in arg_cls or TAIL in arg_cls
-        if has_array and after_reduce:
-            return None  # a reduction's result flows back into an array (e.g. x - mean(x))
-        if op.prim.kind == "reduce" and has_array:
-            if op.prim.combine is None:
-                return None
-            cls[i] = REDUCE
-        elif has_array:
-            cls[i] = ARRAY
-        elif after_reduce:
-            cls[i] = TAIL
     if cls[graph.output] == ARRAY:
         return None
-    return Plan(
-        graph,
-        shape,
-        size,
-        cls,
-        [i for i, c in enumerate(cls) if c == ARRAY and graph.ops[i].prim is not None],
-        [i for i, c in enumerate(cls) if c == REDUCE],
-    )
+    array_ops = [i for i, c in enumerate(cls) if c == ARRAY and graph.ops[i].prim is not None]
+    return Plan(graph, shape, size, cls, array_ops, [i for i, c in enumerate(cls) if c == REDUCE])
+
+
+def _classify(op: Op, cls: list[int], shaped: list[bool]) -> int | None:
+    """The class of an op from its arguments' classes; None when the program does not qualify."""
+    assert op.prim is not None
+    arg_cls = [cls[a] for a in op.args]
+    has_array = ARRAY in arg_cls
+    if has_array and any(shaped[a] for a in op.args if cls[a] != ARRAY):
+        return None  # e.g. x * linspace(0, 1, n): that array is not split into blocks
+    if has_array and op.prim.kind in ("vector", "constant"):
+        return None
+    after_reduce = REDUCE in arg_cls or TAIL in arg_cls
+    if has_array and after_reduce:
+        return None  # a reduction's result flows back into an array (e.g. x - mean(x))
+    if has_array and op.prim.kind == "reduce":
+        return REDUCE if op.prim.combine is not None else None
+    if has_array:
+        return ARRAY
+    return TAIL if after_reduce else SCALAR
 
 
 def _prewarm(p: Plan) -> None:
@@ -103,29 +104,16 @@ def _prewarm(p: Plan) -> None:
             rules(op.prim.name)
 
 
-def _blocks(size: int) -> list[tuple[int, int]]:
+def _blocks(size: int) -> list[Block]:
     return [(lo, min(size, lo + BLOCK)) for lo in range(0, size, BLOCK)]
 
 
-def _map(fn: Callable[[tuple[int, int]], T], blocks: list[tuple[int, int]]) -> list[T]:
+def _map(fn: Callable[[Block], T], blocks: list[Block]) -> list[T]:
     workers = min(os.cpu_count() or 1, len(blocks))
     if workers <= 1:
         return [fn(b) for b in blocks]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, blocks, chunksize=max(1, len(blocks) // (8 * workers))))
-
-
-def _combine(kind: str, parts: list[Array], sizes: list[int], n: int) -> Array:
-    arr = np.asarray(parts, dtype=np.float64)
-    if kind == "sum":
-        return np.float64(np.sum(arr))
-    if kind == "mean":
-        return np.float64(np.dot(arr, np.asarray(sizes, dtype=np.float64)) / n) if n else np.float64(np.nan)
-    if kind == "logsumexp":
-        return np.float64(np.logaddexp.reduce(arr))
-    if kind == "norm":
-        return np.float64(np.hypot.reduce(arr))
-    raise AssertionError(kind)
 
 
 class _Run:
@@ -168,14 +156,18 @@ class _Run:
                 local[i] = apply(op, [val(a) for a in op.args], self.source)[0]
         return local
 
-    def reduce_parts(self, block: tuple[int, int]) -> list[Array]:
+    def block_list(self, lo: int, hi: int) -> list[Array]:
+        """Every op's value for elements [lo, hi): the block's arrays, everything else whole."""
+        local = self.block_values(lo, hi, None)
+        return [local.get(i) if self.p.cls[i] == ARRAY else self.vals[i] for i in range(len(self.vals))]
+
+    def reduce_parts(self, block: Block) -> list[Array]:
         lo, hi = block
         parts = []
         with np.errstate(all="ignore"):  # per thread: NaN/inf are reported afterwards
             local = self.block_values(lo, hi, None)
             for r in self.p.reduce_ops:
                 op = self.graph.ops[r]
-                assert op.prim is not None
                 args = [local[a] if self.p.cls[a] == ARRAY else self.vals[a] for a in op.args]
                 parts.append(apply(op, args, self.source)[0])
         return parts
@@ -183,13 +175,14 @@ class _Run:
     def forward(self) -> None:
         """Values of every op but the arrays: reductions from block results, then the tail."""
         blocks = _blocks(self.p.size)
-        sizes = [hi - lo for lo, hi in blocks]
+        sizes = np.asarray([hi - lo for lo, hi in blocks], dtype=np.float64)
         with np.errstate(all="ignore"):
             results = _map(self.reduce_parts, blocks)
             for j, r in enumerate(self.p.reduce_ops):
                 prim = self.graph.ops[r].prim
                 assert prim is not None and prim.combine is not None
-                self.vals[r] = _combine(prim.combine, [res[j] for res in results], sizes, self.p.size)
+                parts = np.asarray([res[j] for res in results], dtype=np.float64)
+                self.vals[r] = prim.combine(parts, sizes, self.p.size)
                 self.counts[r] = self.p.size
             for i in range(len(self.graph.ops)):
                 if self.p.cls[i] == TAIL:
@@ -242,8 +235,48 @@ def _scalar_backward(run: _Run, adj: list[Array], need: list[bool], which: int) 
         args = [vals[a] for a in op.args]
         for k, a in enumerate(op.args):
             if need[a]:
-                contrib = fit(g * partial(op.prim, k, args, vals[i], run.counts[i]), np.shape(vals[a]))
-                adj[a] = contrib if adj[a] is None else adj[a] + contrib
+                accumulate(adj, a, contribution(op, k, g, args, vals[i], run.counts[i], np.shape(vals[a])))
+
+
+class _BackwardBlock:
+    """The second sweep over one block: recompute the values the rules read, back-propagate
+    the reductions' adjoints through the block's array ops into the gradient's slice."""
+
+    def __init__(self, run: _Run, need: list[bool], keep: set[int], seeds: list[tuple[int, Array]],
+                 grads: dict[str, Array]) -> None:
+        self.run, self.need, self.keep, self.seeds, self.grads = run, need, keep, seeds, grads
+        self.backward_ops = [i for i in reversed(run.p.array_ops) if need[i]]
+
+    def __call__(self, block: Block) -> dict[int, Array]:
+        run, cls, graph = self.run, self.run.p.cls, self.run.graph
+        lo, hi = block
+        with np.errstate(all="ignore"):
+            local = run.block_values(lo, hi, self.keep)
+            badj: list[Array] = [None] * len(graph.ops)  # adjoints of this block's array ops
+            outside: list[Array] = [None] * len(graph.ops)  # what it sends to scalar ops
+
+            def val(a: int) -> Array:  # None for values no rule here reads
+                return local.get(a) if cls[a] == ARRAY else run.vals[a]
+
+            def sweep(i: int, g: Array, out: Array, n: int) -> None:
+                op = graph.ops[i]
+                args = [val(a) for a in op.args]
+                for k, a in enumerate(op.args):
+                    if self.need[a]:
+                        inside = cls[a] == ARRAY
+                        shape = (hi - lo,) if inside else np.shape(run.vals[a])
+                        accumulate(badj if inside else outside, a, contribution(op, k, g, args, out, n, shape))
+
+            for r, g in self.seeds:
+                sweep(r, g, run.vals[r], run.p.size)
+            for i in self.backward_ops:
+                if badj[i] is not None:
+                    sweep(i, badj[i], local.get(i), 0)
+        for name, target in self.grads.items():
+            g = badj[graph.inputs[name]]
+            if g is not None:
+                target[lo:hi] = g  # broadcasts a scalar adjoint over the block
+        return {a: c for a, c in enumerate(outside) if c is not None}
 
 
 def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[Array, dict[str, Array]]:
@@ -251,63 +284,18 @@ def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[A
     _prewarm(p)
     run = _Run(p, inputs)
     run.forward()
-    graph, cls, vals = run.graph, p.cls, run.vals
-    need = requires_grad(graph, wrt)
+    graph, cls = run.graph, p.cls
+    need = graph.requires_grad(wrt)
     adj: list[Array] = [None] * len(graph.ops)
     adj[graph.output] = np.float64(1.0)
     with np.errstate(all="ignore"):
         _scalar_backward(run, adj, need, TAIL)
-    keep = _needed_values(p, need)
     grads = {name: np.zeros(p.size) for name in wrt if cls[graph.inputs[name]] == ARRAY}
     seeds = [(r, adj[r]) for r in p.reduce_ops if adj[r] is not None and need[r]]
-    backward_ops = [i for i in reversed(p.array_ops) if need[i]]
-
-    def block(b: tuple[int, int]) -> dict[int, Array]:
-        lo, hi = b
-        with np.errstate(all="ignore"):
-            local = run.block_values(lo, hi, keep)
-        badj: dict[int, Array] = {}
-        scalar_parts: dict[int, Array] = {}
-
-        def val(a: int) -> Array:  # None for values no rule here reads
-            return local.get(a) if cls[a] == ARRAY else vals[a]
-
-        def send(a: int, contrib: Array) -> None:
-            if cls[a] == ARRAY:
-                badj[a] = contrib if a not in badj else badj[a] + contrib
-            else:
-                c = fit(contrib, np.shape(vals[a]))
-                scalar_parts[a] = c if a not in scalar_parts else scalar_parts[a] + c
-
-        with np.errstate(all="ignore"):
-            for r, g in seeds:
-                op = graph.ops[r]
-                assert op.prim is not None
-                args = [val(a) for a in op.args]
-                for k, a in enumerate(op.args):
-                    if need[a]:
-                        send(a, g * partial(op.prim, k, args, vals[r], p.size))
-            for i in backward_ops:
-                g = badj.pop(i, None)
-                if g is None:
-                    continue
-                op = graph.ops[i]
-                assert op.prim is not None
-                args = [val(a) for a in op.args]
-                out = local.get(i)
-                for k, a in enumerate(op.args):
-                    if need[a]:
-                        send(a, g * partial(op.prim, k, args, out, 0))
-        for name, target in grads.items():
-            g = badj.get(graph.inputs[name])
-            if g is not None:
-                target[lo:hi] = g  # broadcasts a scalar adjoint over the block
-        return scalar_parts
-
-    parts = _map(block, _blocks(p.size))
+    parts = _map(_BackwardBlock(run, need, _needed_values(p, need), seeds, grads), _blocks(p.size))
     for part in parts:  # block order: deterministic sums
         for a, c in part.items():
-            adj[a] = c if adj[a] is None else adj[a] + c
+            accumulate(adj, a, c)
     with np.errstate(all="ignore"):
         _scalar_backward(run, adj, need, SCALAR)
     result: dict[str, Array] = {}
@@ -331,70 +319,74 @@ def forward_gradient(
     tangents add up over blocks, being linear), then the ops after the reductions once.
     None when the dense tangents after the reductions would not fit the memory budget.
     """
-    from gradcli.engine.forward import Pass, Tangent, TooBig, seed
+    from gradcli.engine.forward import TooBig
 
     _prewarm(p)
     run = _Run(p, inputs)
     run.forward()
-    graph, cls, vals = run.graph, p.cls, run.vals
-    order = sorted(p.array_ops + p.reduce_ops)
-    tail = [i for i, c in enumerate(cls) if c == TAIL]
-    blocks = _blocks(p.size)
     grads: dict[str, Array] = {}
-
-    def block_vals(lo: int, hi: int) -> list[Array]:
-        local = run.block_values(lo, hi, None)
-        return [local.get(i) if cls[i] == ARRAY else vals[i] for i in range(len(vals))]
-
-    for name in wrt:
-        seed_op = graph.inputs[name]
-        if cls[seed_op] != ARRAY:
-            continue
-        grad = np.zeros(p.size)
-
-        def array_block(b: tuple[int, int], seed_op: int = seed_op, grad: Array = grad) -> None:
-            lo, hi = b
-            with np.errstate(all="ignore"):
-                bvals = block_vals(lo, hi)
-                S = (hi - lo,)
-                t = Pass(graph, bvals, run.counts, {seed_op: Tangent(True, np.float64(1.0))}, S, S).run_all(
-                    keep=False, order=order + tail
-                )[graph.output]
-            if t is not None:
-                grad[lo:hi] = np.broadcast_to(t.arr, S)
-
-        try:
-            _map(array_block, blocks)
-        except TooBig:
-            return None  # dense tangents past the budget: the whole-array path chunks them
-        grads[name] = grad.reshape(p.shape)
-
-    scalars = [n for n in wrt if cls[graph.inputs[n]] != ARRAY]
+    try:
+        for name in wrt:
+            if p.cls[run.graph.inputs[name]] == ARRAY:
+                grads[name] = _forward_array_input(run, name)
+    except TooBig:
+        return None  # dense tangents past the budget: the whole-array path chunks them
+    scalars = [n for n in wrt if p.cls[run.graph.inputs[n]] != ARRAY]
     if scalars:
-        D = (len(scalars),)
-        eye = np.eye(len(scalars))
-        seeds = {graph.inputs[n]: seed(eye[j]) for j, n in enumerate(scalars)}
-        before = [i for i, c in enumerate(cls) if c == SCALAR]
-        pre = Pass(graph, vals, run.counts, seeds, (), D).run_all(order=before)
-        known = {i: t for i, t in enumerate(pre) if t is not None}
-
-        def scalar_block(b: tuple[int, int]) -> list[Tangent | None]:
-            lo, hi = b
-            with np.errstate(all="ignore"):
-                tan = Pass(graph, block_vals(lo, hi), run.counts, known, (), D).run_all(
-                    keep=False, order=order
-                )
-            return [tan[r] for r in p.reduce_ops]
-
-        parts = _map(scalar_block, blocks)
-        for j, r in enumerate(p.reduce_ops):
-            pieces = [t for part in parts if (t := part[j]) is not None]
-            if pieces:
-                masks = [t.mask for t in pieces if t.mask is not None]
-                mask = np.logical_or.reduce(masks) if len(masks) == len(pieces) else None
-                known[r] = Tangent(False, np.sum([t.arr for t in pieces], axis=0), mask)
-        out = Pass(graph, vals, run.counts, known, (), D).run_all(order=tail)[graph.output]
-        g = np.zeros(D) if out is None else np.broadcast_to(out.arr, D)
-        for j, n in enumerate(scalars):
-            grads[n] = np.float64(g[j])
+        grads.update(_forward_scalars(run, scalars))
     return run.output(), {n: grads[n] for n in wrt}
+
+
+def _forward_array_input(run: _Run, name: str) -> Array:
+    """Forward mode for one array input: each block seeds its own elements' diagonal tangent."""
+    from gradcli.engine.forward import Pass, Tangent
+
+    p, graph = run.p, run.graph
+    seed_op = graph.inputs[name]
+    order = sorted(p.array_ops + p.reduce_ops) + [i for i, c in enumerate(p.cls) if c == TAIL]
+    grad = np.zeros(p.size)
+
+    def block(b: Block) -> None:
+        lo, hi = b
+        with np.errstate(all="ignore"):
+            S = (hi - lo,)
+            seeds = {seed_op: Tangent(True, np.float64(1.0))}
+            tangents = Pass(graph, run.block_list(lo, hi), run.counts, seeds, S, S).run_all(keep=False, order=order)
+            t = tangents[graph.output]
+        if t is not None:
+            grad[lo:hi] = np.broadcast_to(t.arr, S)
+
+    _map(block, _blocks(p.size))
+    return grad.reshape(p.shape)
+
+
+def _forward_scalars(run: _Run, scalars: list[str]) -> dict[str, Array]:
+    """Forward mode for the scalar inputs, in one batched pass (direction j seeds input j)."""
+    from gradcli.engine.forward import Pass, Tangent, seed
+
+    p, graph, vals = run.p, run.graph, run.vals
+    D = (len(scalars),)
+    eye = np.eye(len(scalars))
+    seeds = {graph.inputs[n]: seed(eye[j]) for j, n in enumerate(scalars)}
+    before = [i for i, c in enumerate(p.cls) if c == SCALAR]
+    pre = Pass(graph, vals, run.counts, seeds, (), D).run_all(order=before)
+    known = {i: t for i, t in enumerate(pre) if t is not None}
+    order = sorted(p.array_ops + p.reduce_ops)
+
+    def block(b: Block) -> list[Tangent | None]:
+        lo, hi = b
+        with np.errstate(all="ignore"):
+            tan = Pass(graph, run.block_list(lo, hi), run.counts, known, (), D).run_all(keep=False, order=order)
+        return [tan[r] for r in p.reduce_ops]
+
+    parts = _map(block, _blocks(p.size))
+    for j, r in enumerate(p.reduce_ops):
+        pieces = [t for part in parts if (t := part[j]) is not None]
+        if pieces:
+            masks = [t.mask for t in pieces if t.mask is not None]
+            mask = np.logical_or.reduce(masks) if len(masks) == len(pieces) else None
+            known[r] = Tangent(False, np.sum([t.arr for t in pieces], axis=0), mask)
+    tail = [i for i, c in enumerate(p.cls) if c == TAIL]
+    out = Pass(graph, vals, run.counts, known, (), D).run_all(order=tail)[graph.output]
+    g = np.zeros(D) if out is None else np.broadcast_to(out.arr, D)
+    return {n: np.float64(g[j]) for j, n in enumerate(scalars)}

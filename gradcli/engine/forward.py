@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from gradcli.engine.graph import Graph
-from gradcli.engine.reverse import fit
 from gradcli.engine.rules import partial
+from gradcli.engine.values import fit
 from gradcli.errors import LimitError
 from gradcli.limits import LIMITS, exceeded
 
@@ -110,7 +110,7 @@ class Pass:
 
         `order` restricts the sweep to those ops (gradcli/blocked.py runs a graph in parts)."""
         ops, vals = self.graph.ops, self.vals
-        last_use = _last_uses(self.graph)
+        last_use = self.graph.last_uses()
         tan: list[Tangent | None] = [None] * len(ops)
         for i, t in self.seeds.items():
             tan[i] = t
@@ -268,12 +268,6 @@ def tangents(
         return None
 
 
-def _last_uses(graph: Graph) -> list[int]:
-    last = list(range(len(graph.ops)))
-    for i, op in enumerate(graph.ops):
-        for a in op.args:
-            last[a] = i
-    return last
 
 
 def _work(vals: Sequence[Array], directions: int) -> int:

@@ -3,18 +3,37 @@
 Both evaluators walk this list with plain loops (no recursion), so depth and
 length of a program cost only linear time. Names resolve here: an assigned name
 is an intermediate, any other free name is an input, `pi` and `e` are constants.
+
+The graph also answers the questions every later stage asks of it, each in one place:
+which ops a set of ops reaches (`reaches`, with the detach policy stated once), which ops
+an op is computed from (`feeds`), where each value is used last (`last_uses`), and the
+source text of an op (`source_text`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import NoReturn
 
-from gradcli.errors import LimitError, ProgramError, UnknownNameError
-from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span
+from gradcli.errors import GradcliError, ProgramError, UnknownNameError
+from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span, Statement
 from gradcli.limits import LIMITS, exceeded
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive, lookup
 
 VECTOR = PRIMITIVES["vector"]
+
+
+class Through(Enum):
+    """What a dependency walk follows.
+
+    GRADIENT: the paths a gradient flows along: not through `detach` (it blocks the gradient
+    on purpose) nor through constant-only ops (linspace, arange). VALUE: every path a value
+    flows along, detach included (what finite differences see)."""
+
+    GRADIENT = "gradient"
+    VALUE = "value"
 
 
 @dataclass(slots=True)
@@ -28,6 +47,12 @@ class Op:
     const: float | None = None  # value for constant leaves
     depends_on_input: bool = False
 
+    def passes(self, through: Through) -> bool:
+        """Whether a dependency on an argument passes through this op."""
+        if self.prim is None:
+            return False
+        return through is Through.VALUE or not (self.prim.blocks_gradient or self.prim.kind == "constant")
+
 
 @dataclass
 class Graph:
@@ -38,76 +63,104 @@ class Graph:
     names: dict[int, str] = field(default_factory=dict)  # op index -> assigned name
     input_spans: dict[str, Span] = field(default_factory=dict)
 
-    def source_text(self, index: int) -> str:
-        """The source text of an op: its assigned name, input name, or the slice of the source."""
+    def source_text(self, index: int, *, limit: int | None = None, named: bool = True) -> str:
+        """The source text of op `index`, white space folded: its assigned name (unless
+        `named` is False) or input name, else its slice of the source, cut after `limit`
+        characters with '…' (reading no more than that: long programs stay linear)."""
         op = self.ops[index]
-        if index in self.names:
+        if named and index in self.names:
             return self.names[index]
         if op.input is not None:
             return op.input
-        if op.node is None or op.node.span is NO_SPAN:
-            return repr(op.const)
-        return " ".join(self.program.source[op.node.span.start : op.node.span.end].split())
+        if op.node is None or op.node.span is NO_SPAN or op.node.span.end <= op.node.span.start:
+            return self.names.get(index) or repr(op.const)
+        start, end = op.node.span.start, op.node.span.end
+        cut = end if limit is None else min(end, start + limit)
+        text = " ".join(self.program.source[start:cut].split())
+        return text + "…" if cut < end else text
+
+    def reaches(self, seeds: Iterable[int], through: Through) -> list[bool]:
+        """Per op: whether its value depends on one of the `seeds` ops (a seed reaches itself)."""
+        reached = [False] * len(self.ops)
+        for s in seeds:
+            reached[s] = True
+        for i, op in enumerate(self.ops):
+            if not reached[i] and op.passes(through):
+                reached[i] = any(reached[a] for a in op.args)
+        return reached
+
+    def requires_grad(self, wrt: Iterable[str]) -> list[bool]:
+        """Per op: whether it carries a gradient with respect to the `wrt` inputs."""
+        return self.reaches((self.inputs[name] for name in wrt), Through.GRADIENT)
+
+    def feeds(self, target: int | None = None) -> list[bool]:
+        """Per op: whether op `target` (default: the output) is computed from it."""
+        fed = [False] * len(self.ops)
+        fed[self.output if target is None else target] = True
+        for i in range(len(self.ops) - 1, -1, -1):
+            if fed[i]:
+                for a in self.ops[i].args:
+                    fed[a] = True
+        return fed
+
+    def last_uses(self) -> list[int]:
+        """Per op: the index of the last op that reads its value (itself when none does)."""
+        last = list(range(len(self.ops)))
+        for i, op in enumerate(self.ops):
+            for a in op.args:
+                last[a] = i
+        return last
 
 
 def build(program: Program) -> Graph:
-    ops: list[Op] = []
-    inputs: dict[str, int] = {}
-    input_spans: dict[str, Span] = {}
-    assigned: dict[str, int] = {}
-    assigned_at: dict[str, Span] = {}
-    names: dict[int, str] = {}
-    constants: dict[str, int] = {}
-    source = program.source
-
-    def fail(error: ProgramError | UnknownNameError | LimitError) -> None:
-        raise error.with_source(source)
-
-    def leaf_for(node: Name) -> int:
-        name = node.id
-        if name in assigned:
-            return assigned[name]
-        if name in CONSTANTS:
-            if name not in constants:
-                constants[name] = len(ops)
-                ops.append(Op(None, (), node, const=CONSTANTS[name]))
-            return constants[name]
-        if lookup(name) is not None and lookup(name).public:  # type: ignore[union-attr]
-            fail(
-                UnknownNameError(
-                    f"'{name}' is a function, not a value", span=node.span, hint=f"call it: {name}(...)"
-                )
-            )
-        if name not in inputs:
-            inputs[name] = len(ops)
-            input_spans[name] = node.span
-            ops.append(Op(None, (), node, input=name, depends_on_input=True))
-        return inputs[name]
-
-    result = -1
+    """The graph of a parsed program (ProgramError, UnknownNameError, LimitError when it is not one)."""
+    builder = _Builder(program)
     last = len(program.statements) - 1
     for number, stmt in enumerate(program.statements):
-        if stmt.target is None and number != last:
+        builder.statement(stmt, is_last=number == last)
+    return Graph(program, builder.ops, builder.result, builder.inputs, builder.names, builder.input_spans)
+
+
+class _Builder:
+    """The ops so far and the names they go by, while the statements are read in order."""
+
+    def __init__(self, program: Program) -> None:
+        self.source = program.source
+        self.ops: list[Op] = []
+        self.inputs: dict[str, int] = {}
+        self.input_spans: dict[str, Span] = {}
+        self.assigned: dict[str, int] = {}
+        self.assigned_at: dict[str, Span] = {}
+        self.names: dict[int, str] = {}
+        self.constants: dict[str, int] = {}
+        self.result = -1
+
+    def fail(self, error: GradcliError) -> NoReturn:
+        raise error.with_source(self.source)
+
+    def statement(self, stmt: Statement, *, is_last: bool) -> None:
+        if stmt.target is None and not is_last:
             # Only the last statement is the output: an unassigned expression before it would
             # be silently lost (often a formula continued on the next line).
-            fail(
-                ProgramError(
-                    "the value of this expression is not used: only the last statement is the output",
-                    span=stmt.span,
-                    hint="assign it (name = ...) or, to continue a formula on the next line, "
-                    "wrap it in parentheses",
-                )
-            )
-        # Post-order walk with an explicit stack: (node, visited-children?)
-        stack: list[tuple[Node, bool]] = [(stmt.expr, False)]
+            self.fail(ProgramError(
+                "the value of this expression is not used: only the last statement is the output",
+                span=stmt.span,
+                hint="assign it (name = ...) or, to continue a formula on the next line, wrap it in parentheses",
+            ))
+        self.result = self.expression(stmt)
+        if stmt.target is not None:
+            self.assign(stmt)
+
+    def expression(self, stmt: Statement) -> int:
+        """The ops of one statement's expression, by a post-order walk with an explicit stack."""
+        stack: list[tuple[Node, bool]] = [(stmt.expr, False)]  # (node, children done?)
         done: list[int] = []  # op indices of finished children, in order
         while stack:
             node, expanded = stack.pop()
             if isinstance(node, Num):
-                done.append(len(ops))
-                ops.append(Op(None, (), node, const=node.value))
+                done.append(self.add(Op(None, (), node, const=node.value)))
             elif isinstance(node, Name):
-                done.append(leaf_for(node))
+                done.append(self.leaf(node))
             elif not expanded:
                 children = node.args if isinstance(node, Call) else node.items
                 stack.append((node, True))
@@ -116,54 +169,61 @@ def build(program: Program) -> Graph:
                 count = len(node.args) if isinstance(node, Call) else len(node.items)
                 args = tuple(done[len(done) - count :])
                 del done[len(done) - count :]
-                prim = PRIMITIVES[node.func] if isinstance(node, Call) else VECTOR
-                dep = any(ops[a].depends_on_input for a in args)
-                if prim.kind == "constant" and dep:
-                    fail(
-                        ProgramError(
-                            f"{prim.name}() takes constant arguments only, not inputs",
-                            span=node.span,
-                            hint="build the array in a binding: x=linspace(0, 1, 5)",
-                        )
-                    )
-                done.append(len(ops))
-                ops.append(Op(prim, args, node, depends_on_input=dep))
-            if len(ops) > LIMITS.max_nodes:
-                fail(
-                    exceeded(
-                        "max_nodes",
-                        f"the program has more than {LIMITS.max_nodes:,} operations",
-                        span=stmt.span,
-                    )
-                )
+                done.append(self.apply(node, args))
+            if len(self.ops) > LIMITS.max_nodes:
+                self.fail(exceeded("max_nodes", f"the program has more than {LIMITS.max_nodes:,} operations",
+                                   span=stmt.span))
         (result,) = done
-        if stmt.target is not None:
-            target = stmt.target
-            if target in assigned:
-                fail(
-                    ProgramError(
-                        f"'{target}' is assigned twice (first on line {assigned_at[target].line})",
-                        span=stmt.target_span,
-                        hint="each name is assigned once; pick a new name",
-                    )
-                )
-            if target in inputs:
-                fail(
-                    ProgramError(
-                        f"'{target}' is an input (used on line {input_spans[target].line}) and cannot be assigned",
-                        span=stmt.target_span,
-                        hint="assign before use, or pick another name",
-                    )
-                )
-            if target in CONSTANTS or lookup(target) is not None:
-                what = "constant" if target in CONSTANTS else "function"
-                fail(
-                    ProgramError(
-                        f"'{target}' is a built-in {what} and cannot be assigned", span=stmt.target_span
-                    )
-                )
-            assigned[target] = result
-            assigned_at[target] = stmt.target_span
-            if result not in names and ops[result].input is None:
-                names[result] = target
-    return Graph(program, ops, result, inputs, names, input_spans)
+        return result
+
+    def add(self, op: Op) -> int:
+        self.ops.append(op)
+        return len(self.ops) - 1
+
+    def apply(self, node: Node, args: tuple[int, ...]) -> int:
+        prim = PRIMITIVES[node.func] if isinstance(node, Call) else VECTOR
+        dep = any(self.ops[a].depends_on_input for a in args)
+        if prim.kind == "constant" and dep:
+            self.fail(ProgramError(
+                f"{prim.name}() takes constant arguments only, not inputs",
+                span=node.span,
+                hint="build the array in a binding: x=linspace(0, 1, 5)",
+            ))
+        return self.add(Op(prim, args, node, depends_on_input=dep))
+
+    def leaf(self, node: Name) -> int:
+        name = node.id
+        if name in self.assigned:
+            return self.assigned[name]
+        if name in CONSTANTS:
+            if name not in self.constants:
+                self.constants[name] = self.add(Op(None, (), node, const=CONSTANTS[name]))
+            return self.constants[name]
+        prim = lookup(name)
+        if prim is not None and prim.public:
+            self.fail(UnknownNameError(f"'{name}' is a function, not a value", span=node.span,
+                                       hint=f"call it: {name}(...)"))
+        if name not in self.inputs:
+            self.inputs[name] = self.add(Op(None, (), node, input=name, depends_on_input=True))
+            self.input_spans[name] = node.span
+        return self.inputs[name]
+
+    def assign(self, stmt: Statement) -> None:
+        target = stmt.target
+        assert target is not None
+        span = stmt.target_span
+        if target in self.assigned:
+            first = self.assigned_at[target].line
+            self.fail(ProgramError(f"'{target}' is assigned twice (first on line {first})", span=span,
+                                   hint="each name is assigned once; pick a new name"))
+        if target in self.inputs:
+            used = self.input_spans[target].line
+            self.fail(ProgramError(f"'{target}' is an input (used on line {used}) and cannot be assigned",
+                                   span=span, hint="assign before use, or pick another name"))
+        if target in CONSTANTS or lookup(target) is not None:
+            what = "constant" if target in CONSTANTS else "function"
+            self.fail(ProgramError(f"'{target}' is a built-in {what} and cannot be assigned", span=span))
+        self.assigned[target] = self.result
+        self.assigned_at[target] = span
+        if self.result not in self.names and self.ops[self.result].input is None:
+            self.names[self.result] = target

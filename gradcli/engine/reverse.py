@@ -3,55 +3,48 @@
 Adjoints accumulate where a value feeds several consumers; broadcasting is undone
 by summing over the broadcast axes. Both sweeps are loops over the graph's op
 list: linear time and memory, no recursion.
+
+`contribution` is the one backward step (op i's adjoint -> what argument k receives):
+this sweep, the blocked evaluator (gradcli/engine/blocked.py) and explain's trace of
+this sweep all go through it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
 
 import numpy as np
 
-from gradcli.engine.graph import Graph
+from gradcli.arrays import Array
+from gradcli.engine.graph import Graph, Op
 from gradcli.engine.rules import partial
-
-Array = Any
-
-
-def fit(arr: Array, shape: tuple[int, ...]) -> Array:
-    """Sum `arr` over the axes that broadcasting added to `shape`, or broadcast it up to `shape`."""
-    arr_shape = np.shape(arr)
-    if arr_shape == shape:
-        return arr
-    full = np.broadcast_shapes(arr_shape, shape)
-    if full != arr_shape:
-        arr = np.broadcast_to(arr, full)
-    lead = len(full) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, dim in enumerate(shape) if dim == 1 and full[lead + i] != 1
-    )
-    if axes:
-        arr = np.sum(arr, axis=axes, keepdims=True)
-        if lead:
-            arr = arr.reshape(arr.shape[lead:])
-    return arr[()] if shape == () else arr
-
-
-def requires_grad(graph: Graph, wrt: Collection[str]) -> list[bool]:
-    """Which ops carry a gradient: those that depend on a `wrt` input through differentiable ops."""
-    seeds = {graph.inputs[name] for name in wrt}
-    need = [False] * len(graph.ops)
-    for i, op in enumerate(graph.ops):
-        if op.prim is None:
-            need[i] = i in seeds
-        elif not op.prim.blocks_gradient and op.prim.kind != "constant":
-            need[i] = any(need[a] for a in op.args)
-    return need
-
+from gradcli.engine.values import fit
 
 # Called once per edge of the backward sweep: (op index, argument slot, upstream
-# adjoint of the op, local partial or None for a vector item, contribution to the argument).
-Trace = Callable[[int, int, Array, Array | None, Array], None]
+# adjoint of the op, contribution to the argument).
+Trace = Callable[[int, int, Array, Array], None]
+
+
+def contribution(op: Op, k: int, g: Array, args: Sequence[Array], out: Array, n: int,
+                 shape: tuple[int, ...]) -> Array:
+    """What op's adjoint `g` sends to its argument `k`, whose value has shape `shape`: the
+    vector-Jacobian product of the primitive table's rule, summed back over the axes that
+    broadcasting added (an item of a vector literal gets its slice of `g`)."""
+    prim = op.prim
+    assert prim is not None
+    if prim.kind == "vector":
+        return g[k]
+    return fit(g * partial(prim, k, args, out, n), shape)
+
+
+def accumulate(adj: list[Array], a: int, contrib: Array) -> None:
+    """Add a contribution to op a's adjoint (a value used several times adds up what it receives)."""
+    adj[a] = contrib if adj[a] is None else adj[a] + contrib
+
+
+def seed(out_value: Array) -> Array:
+    """∂L/∂L: 1, or ones of the output's shape (the gradient of an array output is that of its sum)."""
+    return np.float64(1.0) if np.ndim(out_value) == 0 else np.ones(np.shape(out_value))
 
 
 def backward(
@@ -65,11 +58,10 @@ def backward(
 
     `trace`, when given, sees every product the sweep computes (the explain table uses it).
     """
-    need = requires_grad(graph, wrt)
+    need = graph.requires_grad(wrt)
     ops = graph.ops
     adj: list[Array] = [None] * len(ops)
-    out_value = vals[graph.output]
-    adj[graph.output] = np.float64(1.0) if np.ndim(out_value) == 0 else np.ones(np.shape(out_value))
+    adj[graph.output] = seed(vals[graph.output])
     with np.errstate(all="ignore"):
         for i in range(len(ops) - 1, -1, -1):
             g = adj[i]
@@ -77,23 +69,18 @@ def backward(
             if g is None or not need[i] or op.prim is None:
                 continue
             adj[i] = None  # free memory as we go
-            prim = op.prim
             args = [vals[a] for a in op.args]
             for k, a in enumerate(op.args):
-                if not need[a]:
-                    continue
-                local = None
-                if prim.kind == "vector":
-                    contrib = g[k]
-                else:
-                    local = partial(prim, k, args, vals[i], counts[i])
-                    contrib = fit(g * local, np.shape(vals[a]))
-                if trace is not None:
-                    trace(i, k, g, local, contrib)
-                adj[a] = contrib if adj[a] is None else adj[a] + contrib
-    grads: dict[str, Array] = {}
-    for name in wrt:
-        g = adj[graph.inputs[name]]
-        shape = np.shape(vals[graph.inputs[name]])
-        grads[name] = np.zeros(shape)[()] if g is None else np.array(np.broadcast_to(g, shape))[()]
-    return grads
+                if need[a]:
+                    contrib = contribution(op, k, g, args, vals[i], counts[i], np.shape(vals[a]))
+                    if trace is not None:
+                        trace(i, k, g, contrib)
+                    accumulate(adj, a, contrib)
+    return {name: gradient_of(adj, vals, graph.inputs[name]) for name in wrt}
+
+
+def gradient_of(adj: Sequence[Array], vals: Sequence[Array], i: int) -> Array:
+    """The gradient of input op i: its adjoint in the input's shape (zeros when none reached it)."""
+    g = adj[i]
+    shape = np.shape(vals[i])
+    return np.zeros(shape)[()] if g is None else np.array(np.broadcast_to(g, shape))[()]

@@ -156,3 +156,22 @@ def forward_values(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Arra
                         advice="every intermediate value is kept for the gradient",
                     )
     return vals, counts
+
+
+def fit(arr: Array, shape: tuple[int, ...]) -> Array:
+    """Sum `arr` over the axes that broadcasting added to `shape`, or broadcast it up to `shape`."""
+    arr_shape = np.shape(arr)
+    if arr_shape == shape:
+        return arr
+    full = np.broadcast_shapes(arr_shape, shape)
+    if full != arr_shape:
+        arr = np.broadcast_to(arr, full)
+    lead = len(full) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, dim in enumerate(shape) if dim == 1 and full[lead + i] != 1
+    )
+    if axes:
+        arr = np.sum(arr, axis=axes, keepdims=True)
+        if lead:
+            arr = arr.reshape(arr.shape[lead:])
+    return arr[()] if shape == () else arr

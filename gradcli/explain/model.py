@@ -30,10 +30,9 @@ import numpy as np
 from gradcli.api import Compiled, GradResult
 from gradcli.engine import forward, reverse
 from gradcli.engine.graph import Graph
-from gradcli.engine.reverse import fit, requires_grad
 from gradcli.engine.rules import partial
-from gradcli.engine.values import bind, forward_values
-from gradcli.lang.ast import NO_SPAN, Num
+from gradcli.engine.values import bind, fit, forward_values
+from gradcli.lang.ast import Num
 from gradcli.lang.printer import needs_parens, rule_text
 from gradcli.limits import LIMITS
 
@@ -228,7 +227,7 @@ class _Builder:
     ) -> None:
         self.graph, self.vals, self.counts, self.wrt = graph, vals, counts, wrt
         self.max_paths = LIMITS.max_explain_paths if max_paths is None else max_paths
-        self.need = requires_grad(graph, wrt)
+        self.need = graph.requires_grad(wrt)
         self.labels = self._labels()
         self.locals: dict[tuple[int, int], Local] = {}
         self.uses: dict[int, int] = {}  # recorded edges into each node
@@ -261,15 +260,8 @@ class _Builder:
         return labels
 
     def source(self, i: int) -> str:
-        """The source text of op i (its name if it has one), cut at SOURCE_CHARS characters:
-        slicing every node's full text would cost quadratic time on long expressions."""
-        graph = self.graph
-        node = graph.ops[i].node
-        if i in graph.names or graph.ops[i].input is not None or node is None or node.span is NO_SPAN:
-            return graph.source_text(i)
-        start, end = node.span.start, node.span.end
-        text = " ".join(graph.program.source[start : min(end, start + SOURCE_CHARS)].split())
-        return text + "…" if end - start > SOURCE_CHARS else text
+        """The source text of op i (its name if it has one), cut at SOURCE_CHARS characters."""
+        return self.graph.source_text(i, limit=SOURCE_CHARS)
 
     def _hidden(self, i: int) -> bool:
         """Numeric literals get no row of their own: their text is their value."""
@@ -340,8 +332,8 @@ class _Builder:
             elif op.prim.kind == "vector":
                 operation = "[...]"
             else:
-                operation = op.prim.symbol if op.prim.symbol not in (None, "neg") else op.prim.name
-                operation = operation or op.prim.name
+                infix = op.prim.notation is not None and op.prim.notation.form == "infix"
+                operation = op.prim.notation.symbol if infix and op.prim.notation else op.prim.name
             nodes[i] = NodeRow(
                 i,
                 self.steps[i],
@@ -384,17 +376,16 @@ class _Builder:
         flows: dict[tuple[int, int], Flow] = {}
         order: list[int] = []  # ops in the order the sweep visited them
 
-        def trace(i: int, k: int, g: Array, local: Array | None, contrib: Array) -> None:
+        def trace(i: int, k: int, g: Array, contrib: Array) -> None:
             if not order or order[-1] != i:
                 order.append(i)
-            a = self.graph.ops[i].args[k]
-            loc = self.local(i, k, local)
-            full = (
-                np.broadcast_shapes(np.shape(g), np.shape(local)) if local is not None else np.shape(contrib)
-            )
-            shape = np.shape(self.vals[a])
+            op = self.graph.ops[i]
+            loc = self.local(i, k)
             # an item of a vector literal is picked: × the unit vector, summed over the items
-            summed = local is None or np.broadcast_shapes(full, shape) != shape
+            vector = op.prim is not None and op.prim.kind == "vector"
+            full = np.shape(contrib) if vector else np.broadcast_shapes(np.shape(g), np.shape(loc.value))
+            shape = np.shape(self.vals[op.args[k]])
+            summed = vector or np.broadcast_shapes(full, shape) != shape
             flows[(i, k)] = Flow(loc, g, contrib, summed)
 
         grads = reverse.backward(self.graph, self.vals, self.counts, self.wrt, trace=trace)

@@ -11,11 +11,10 @@ from typing import Any
 
 from gradcli.lang.ast import Call, Name, Node, Num, Vector
 from gradcli.lang.parser import parse_rule
-from gradcli.primitives import PRIMITIVES
+from gradcli.primitives import PRIMITIVES, Notation
 
-_BINARY = {"add": (1, "+"), "sub": (1, "-"), "mul": (2, "*"), "div": (2, "/"), "pow": (4, "**")}
-_COMPARE = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_ATOM = 5
+_ATOM = 5  # precedence of an atom: a name, a number, a call, brackets
+_PREFIX = 3  # unary minus
 
 
 def to_text(node: Node, env: Mapping[str, str] | None = None) -> str:
@@ -49,26 +48,30 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
     if isinstance(node, Vector):
         return "[" + ", ".join(_render(i, env)[0] for i in node.items) + "]", _ATOM
     assert isinstance(node, Call)
-    if node.func in _BINARY:
-        level, sym = _BINARY[node.func]
-        left, lp = _render(node.args[0], env)
-        right, rp = _render(node.args[1], env)
-        if node.func == "pow":  # right-associative, binds tighter than unary minus on its left
-            left = left if lp > level else f"({left})"
-            right = right if rp >= 3 else f"({right})"
-            return f"{left}**{right}", level
-        left = left if lp >= level else f"({left})"
-        right = right if rp > level else f"({right})"
-        return f"{left} {sym} {right}", level
-    if node.func == "neg":
-        inner, ip = _render(node.args[0], env)
-        return "-" + (inner if ip >= 3 else f"({inner})"), 3
-    if node.func in _COMPARE:
-        a = _render(node.args[0], env)[0]
-        b = _render(node.args[1], env)[0]
-        return f"[{a} {_COMPARE[node.func]} {b}]", _ATOM
+    notation = PRIMITIVES[node.func].notation
+    if notation is not None:
+        return _operator(node, notation, env)
     args = ", ".join(_render(a, env)[0] for a in node.args)
     return f"{node.func}({args})", _ATOM
+
+
+def _operator(node: Call, notation: Notation, env: Mapping[str, str]) -> tuple[str, int]:
+    """An operator call, with parentheses only where precedence and grouping need them."""
+    level = notation.precedence
+    rendered = [_render(a, env) for a in node.args]
+    if notation.form == "indicator":
+        return f"[{rendered[0][0]} {notation.symbol} {rendered[1][0]}]", _ATOM
+    if notation.form == "prefix":
+        inner, ip = rendered[0]
+        return notation.symbol + (inner if ip >= level else f"({inner})"), level
+    (left, lp), (right, rp) = rendered
+    if notation.right_assoc:  # `**`: binds tighter than a unary minus on its left, not on its right
+        left = left if lp > level else f"({left})"
+        right = right if rp >= _PREFIX else f"({right})"
+        return f"{left}{notation.symbol}{right}", level
+    left = left if lp >= level else f"({left})"
+    right = right if rp > level else f"({right})"
+    return f"{left} {notation.symbol} {right}", level
 
 
 def rule_text(

@@ -25,13 +25,10 @@ from gradcli.primitives import CONSTANTS, PRIMITIVES
 
 Array = Any
 
-_FOLDABLE = frozenset({"add", "sub", "mul", "div", "neg", "pow", "eq", "lt", "le", "gt", "ge"})
-
-
-def number(value: float) -> Node:
+def literal(value: float) -> Node:
     """A literal for `value`: whole numbers without '.0', others in shortest round-trip form."""
     if value < 0:
-        return Call("neg", (number(-value),))
+        return Call("neg", (literal(-value),))
     text = str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
     return Num(float(value), text)
 
@@ -87,7 +84,7 @@ def simplify(
 
 def _simplify(node: Node, literals: Mapping[str, float], values: Mapping[str, Array]) -> Node:
     if isinstance(node, Name):
-        return number(literals[node.id]) if node.id in literals else node
+        return literal(literals[node.id]) if node.id in literals else node
     if not isinstance(node, Call):
         return node
     args = tuple(_simplify(a, literals, values) for a in node.args)
@@ -98,11 +95,11 @@ def _simplify(node: Node, literals: Mapping[str, float], values: Mapping[str, Ar
         if decided is not None:
             return then if decided else other
         return Call(func, args)
-    if func in _FOLDABLE and all(isinstance(a, Num) for a in args):
+    if PRIMITIVES[func].foldable and all(isinstance(a, Num) for a in args):
         with np.errstate(all="ignore"):
             v = float(PRIMITIVES[func].fn(*(np.float64(a.value) for a in args)))  # type: ignore[union-attr]
         if np.isfinite(v) and v.is_integer() and abs(v) < 1e15:
-            return number(v)
+            return literal(v)
     if len(args) == 2:
         a, b = args
         if func in ("mul", "div", "pow") and _is(b, 1):
