@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gradcli.errors import BindingError, GradcliError, LimitError
@@ -57,6 +57,24 @@ def _read_file(path: str, what: str, limit: int) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise BindingError(f"{what} file {path} is not UTF-8 text") from None
+
+
+def parse_bindings(words: Sequence[str]) -> dict[str, Any]:
+    """NAME=VALUE words -> name -> value (each name once)."""
+    for i, word in enumerate(words[:-1]):
+        if word.isidentifier() and words[i + 1].startswith("="):  # x = 3, x =3
+            value = words[i + 1][1:] or (words[i + 2] if i + 2 < len(words) else "...")
+            raise BindingError(
+                f"'{word}' is not a binding: there is a space before '='",
+                hint=f"write bindings without spaces around '=': {word}={value}",
+            )
+    values: dict[str, Any] = {}
+    for word in words:
+        name, value = parse_binding(word)
+        if name in values:
+            raise BindingError(f"'{name}' is bound twice", hint=f"give {name} one value")
+        values[name] = value
+    return values
 
 
 def parse_binding(word: str) -> tuple[str, Any]:

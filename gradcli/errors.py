@@ -82,6 +82,19 @@ class BindingError(GradcliError):
     kind = "binding error"
 
 
+class UsageError(GradcliError):
+    """A command called wrongly: options that do not go together, a file name it cannot write."""
+
+    kind = "usage error"
+
+
+class OutputError(GradcliError):
+    """The output could not be written: an --export or --junit path, or stdout itself."""
+
+    exit_code = 4
+    kind = "output error"
+
+
 class LimitError(GradcliError):
     """Input above one of the documented limits (see gradcli.limits)."""
 

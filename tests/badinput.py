@@ -327,7 +327,7 @@ def run_inprocess(
     """`gradcli ARGV...` as main() runs it, in this process."""
     from typer.testing import CliRunner
 
-    from gradcli.cli.app import main
+    from gradcli.cli.main import main
 
     env = {"NO_COLOR": "1", "FORCE_COLOR": None, "COLUMNS": "100", **(env or {})}
     limits_env = {k: v for k, v in env.items() if k.startswith("GRADCLI_") and v is not None}

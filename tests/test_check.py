@@ -34,7 +34,7 @@ from gradcli.check.verdict import (
     prepare,
     run,
 )
-from gradcli.cli.app import app
+from gradcli.cli.main import app
 from gradcli.engine import rules
 from gradcli.errors import BindingError
 from gradcli.limits import LIMITS
@@ -553,7 +553,7 @@ def test_cli_big_input_shows_the_failing_elements() -> None:
 
 def test_cli_junit_directory_must_exist(tmp_path: Path) -> None:
     result = cli("x", "x=1", "--junit", str(tmp_path / "missing" / "r.xml"))
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 4 and result.stdout == ""  # the output cannot be written
     assert "cannot write the JUnit report" in result.stderr
 
 

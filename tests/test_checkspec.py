@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from gradcli.check.spec import KeyLocator, SpecError, load
-from gradcli.cli.app import app
+from gradcli.cli.main import app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "checks.toml"

@@ -23,7 +23,7 @@ from gradcheck import numeric_gradient
 from typer.testing import CliRunner, Result
 
 from gradcli import __version__
-from gradcli.cli.app import app, main
+from gradcli.cli.main import app, main
 from gradcli.primitives import PRIMITIVES
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

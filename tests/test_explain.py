@@ -23,9 +23,10 @@ from typer.testing import CliRunner, Result
 
 from gradcli.api import grad
 from gradcli.check import tolerance
-from gradcli.cli.app import app
+from gradcli.cli.main import app
 from gradcli.explain.model import Explanation, explain
-from gradcli.explain.render import as_json, export, markdown, table_text
+from gradcli.cli.json_output import explanation_object
+from gradcli.explain.render import MAX_ROWS, export, markdown, table_text
 from gradcli.lang.printer import rule_text
 from gradcli.output.jsondata import dumps
 
@@ -509,9 +510,9 @@ def test_exports_are_written_with_the_tables(tmp_path: Path) -> None:
 
 
 def test_export_rejects_other_file_types(tmp_path: Path) -> None:
-    from gradcli.errors import BindingError
+    from gradcli.errors import UsageError
 
-    with pytest.raises(BindingError, match="svg"):
+    with pytest.raises(UsageError, match="svg"):
         export(explain("x**2", {"x": 1.0}), str(tmp_path / "out.png"))
 
 
@@ -696,3 +697,7 @@ def test_readme_example_is_what_the_command_prints() -> None:
     command, printed = block.split("\n", 1)
     assert command == "$ gradcli explain '" + TUTORIAL + "' x=6.7 y=0 w=1 b=0 --wrt w,b"
     assert printed == TUTORIAL_TABLES
+
+
+def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
+    return explanation_object(e, max_rows=max_rows)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gradcli.cli.app import app
 from gradcli.cli.human import value_line
+from gradcli.cli.main import app
 from gradcli.output.numbers import SUMMARY_THRESHOLD, number_text, sci_text, shape_text, value_text
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ import pytest
 from gradcheck import numeric_gradient
 
 from gradcli import grad
-from gradcli.cli.docs import BEGIN, END, markdown_table
+from gradcli.cli.docs import conventions_table, generated, markdown_table
 from gradcli.primitives import PRIMITIVES, Primitive
 
 V = [0.3, -0.7, 1.2]
@@ -208,10 +208,22 @@ def test_readme_function_list_is_generated_from_the_table() -> None:
     from pathlib import Path
 
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)].strip()
+    section = generated(readme, "functions")
     assert section == markdown_table(), "run `python -m gradcli.cli.docs` to regenerate the README list"
     for p in _public():
         if not p.symbol:
             assert f"`{p.signature}`" in section
     for op in ("`a + b`", "`a - b`", "`a * b`", "`a / b`", "`-a`", "`a ** b`"):
         assert op in section
+
+
+def test_readme_conventions_are_generated_from_the_table() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = generated(readme, "conventions")
+    assert section == conventions_table(), "run `python -m gradcli.cli.docs` to regenerate the README table"
+    with_convention = [p for p in _public() if p.convention]
+    assert len(with_convention) >= 8
+    for p in with_convention:
+        assert p.convention in section

@@ -15,12 +15,12 @@ import typer.main
 from typer.testing import CliRunner
 
 from gradcli.cli import coercion
-from gradcli.cli.app import _app_for, app
+from gradcli.cli.main import app, app_for
 
 PROBE = """
 import sys
 sys.argv = ["gradcli", *sys.argv[1:]]
-from gradcli.cli.app import main
+from gradcli.cli.main import main
 try:
     main()
 except SystemExit as e:
@@ -199,9 +199,9 @@ def test_option_errors_are_typers() -> None:
 
 def test_app_for_a_command_has_only_that_command() -> None:
     for name in ("grad", "eval", "explain", "check", "functions"):
-        group = typer.main.get_command(_app_for([name, "x"]))
+        group = typer.main.get_command(app_for([name, "x"]))
         assert list(group.commands) == [name]  # type: ignore[attr-defined]
-    assert _app_for(["--help"]) is app and _app_for([]) is app and _app_for(["grda"]) is app
+    assert app_for(["--help"]) is app and app_for([]) is app and app_for(["grda"]) is app
     assert len(app.registered_commands) == 5  # the original is untouched
 
 
@@ -219,5 +219,5 @@ def test_app_for_a_command_has_only_that_command() -> None:
 def test_single_command_app_behaves_like_the_full_one(args: list[str]) -> None:
     runner = CliRunner()
     full = runner.invoke(app, args, prog_name="gradcli")
-    single = runner.invoke(_app_for(args), args, prog_name="gradcli")
+    single = runner.invoke(app_for(args), args, prog_name="gradcli")
     assert (single.exit_code, single.stdout, single.stderr) == (full.exit_code, full.stdout, full.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -279,65 +279,6 @@ def print_summary(console: Console, located: Sequence[Located]) -> None:
 # Machines: JSON Lines, GitHub annotations, JUnit XML.
 
 
-def to_json_object(loc: Located) -> dict[str, Any]:
-    """One check as a JSON-ready dict (NaN/inf become null, with a warning entry)."""
-    from gradcli.output.jsondata import to_json
-
-    r = loc.result
-    nulls: list[str] = []
-    grads: dict[str, Any] = {}
-    for row in r.rows:
-        fd = row.fd
-        fd_est = np.where(fd.computed, fd.estimate, np.nan)
-        # Elements left out by sampling are null too, but they are not NaN: no warning for them.
-        fd_nulls = nulls if np.any(fd.computed & ~np.isfinite(fd.estimate)) else None
-        entry: dict[str, Any] = {
-            "reverse": to_json(row.reverse, f"gradients.{row.name}.reverse", nulls),
-            "forward": None
-            if row.forward is None
-            else to_json(row.forward, f"gradients.{row.name}.forward", nulls),
-            "finite_difference": to_json(fd_est, f"gradients.{row.name}.finite_difference", fd_nulls),
-            "finite_difference_error": to_json(
-                np.where(fd.computed, fd.error, np.nan),
-                f"gradients.{row.name}.finite_difference_error",
-                fd_nulls,
-            ),
-            "finite_difference_method": fd.method,
-        }
-        if row.manual is not None:
-            entry["manual"] = to_json(row.manual, f"gradients.{row.name}.manual", nulls)
-            entry["manual_formula"] = row.manual_text
-        if row.expected is not None:
-            entry["expected"] = to_json(row.expected, f"gradients.{row.name}.expected", nulls)
-        entry["max_rel"] = to_json(row.max_rel, f"gradients.{row.name}.max_rel", nulls)
-        entry["max_abs"] = to_json(row.max_abs, f"gradients.{row.name}.max_abs", nulls)
-        entry["verdict"] = row.verdict
-        if row.shape:
-            entry["verdicts"] = np.asarray(CODES, dtype=object)[row.status].tolist()
-        grads[row.name] = entry
-    obj: dict[str, Any] = {"name": r.name or None, "program": r.program}
-    if loc.file is not None:
-        obj["file"] = loc.file
-        obj["line"] = loc.line
-    obj["inputs"] = to_json(dict(r.inputs), "inputs", nulls)
-    obj["value"] = to_json(r.value, "value", nulls)
-    if r.expected_value is not None:
-        obj["expected_value"] = to_json(r.expected_value, "expected_value", nulls)
-    obj.update(
-        {
-            "passed": r.passed,
-            "verdict": r.verdict,
-            "gradients": grads,
-            "kinks": [ex.describe() for ex in r.excuses if ex.kind == KINK],
-            "notes": [ex.describe() for ex in r.excuses if ex.kind != KINK] + list(r.notes),
-            "failures": list(r.failures),
-            "tolerances": {"rtol": r.rtol, "atol": r.atol},
-            "warnings": [*r.warnings, *nulls],
-        }
-    )
-    return obj
-
-
 def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -417,67 +358,3 @@ def _row_lines(r: CheckResult) -> list[str]:
             f"{row.name}: verdict {row.verdict}, max rel {sci_text(row.max_rel)}, max abs {sci_text(row.max_abs)}"
         )
     return lines
-
-
-# --------------------------------------------------------------------------
-# Putting it together for the command line.
-
-
-def report(
-    located: Sequence[Located],
-    *,
-    fmt: str,
-    single: bool,
-    precision: int,
-    no_color: bool,
-    junit: str | None,
-    warn: Any,
-    fail: Any,
-) -> bool:
-    """Print the results in `fmt` (table, json, github), write the JUnit file; True if all passed.
-
-    stdout: the table(s), or JSON Lines (nothing else), plus `::error` lines for github.
-    stderr: warnings, and one 'check failed' line per problem (table and github formats).
-    """
-    import sys
-    from pathlib import Path
-
-    if junit and not Path(junit).resolve().parent.is_dir():
-        from gradcli.errors import BindingError
-
-        raise BindingError(f"cannot write the JUnit report {junit}: its directory does not exist")
-    for loc in located:
-        prefix = "" if single else f"{loc.title}: "
-        for w in loc.result.warnings:
-            warn(prefix + w, no_color=no_color)
-    if fmt == "json":
-        from gradcli.output.jsondata import dumps
-
-        for loc in located:
-            sys.stdout.write(dumps(to_json_object(loc)) + "\n")
-        sys.stdout.flush()
-    else:
-        from gradcli.output.console import make_console
-
-        # Piped output is not wrapped at 100 columns: a wrapped number cell is harder to read
-        # (and to grep) than a long line.
-        console = make_console(no_color=no_color, width=None if sys.stdout.isatty() else 160)
-        if single:
-            print_check(console, located[0].result, precision)
-        else:
-            print_summary(console, located)
-        if fmt == "github":
-            sys.stdout.write("".join(line + "\n" for loc in located for line in github_annotations(loc)))
-            sys.stdout.flush()
-        for loc in located:
-            prefix = "" if single else f"{loc.title}: "
-            for message in loc.result.failures:
-                fail(prefix + message, no_color=no_color, label="check failed")
-    if junit:
-        try:
-            Path(junit).write_text(junit_xml(located), encoding="utf-8")
-        except OSError as exc:
-            from gradcli.errors import BindingError
-
-            raise BindingError(f"cannot write the JUnit report {junit}: {exc.strerror or exc}") from None
-    return all(loc.result.passed for loc in located)

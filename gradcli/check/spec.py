@@ -429,8 +429,10 @@ def _has_bool(raw: Any) -> bool:
     return False
 
 
-def load(path: str) -> tuple[list[SpecCheck], list[Prepared]]:
-    """Read, validate and prepare every check of a spec file (SpecError, exit 2, when invalid)."""
+def load(path: str, *, rtol: float | None = None, atol: float | None = None) -> tuple[list[SpecCheck], list[Prepared]]:
+    """Read, validate and prepare every check of a spec file (SpecError, exit 2, when invalid).
+
+    `rtol`, `atol` (the command line's) apply to the checks that set none of their own."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -445,4 +447,7 @@ def load(path: str) -> tuple[list[SpecCheck], list[Prepared]]:
         raise SpecError(f"{path}:{line}: the file is not UTF-8 text") from None
     reader = _Reader(path, text)
     checks = reader.checks()
+    for c in checks:
+        c.spec.rtol = rtol if c.spec.rtol is None else c.spec.rtol
+        c.spec.atol = atol if c.spec.atol is None else c.spec.atol
     return checks, reader.prepared(checks)

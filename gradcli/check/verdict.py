@@ -41,7 +41,7 @@ from gradcli.check import finite_diff, tolerance
 from gradcli.engine.graph import Graph, Through
 from gradcli.engine.rules import kink_rule
 from gradcli.engine.values import bind, fit, forward_values
-from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
+from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, UsageError, did_you_mean
 from gradcli.lang.ast import Name
 from gradcli.output.numbers import number_text, value_text
 from gradcli.primitives import CONSTANTS
@@ -62,10 +62,8 @@ SEVERITY = {name: code for code, name in enumerate(CODES)}
 _PREFIX = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*:(.*)\Z", re.DOTALL)
 
 
-class CheckUsageError(GradcliError):
+class CheckUsageError(UsageError):
     """The command was called wrongly (no program, or a program together with --spec)."""
-
-    kind = "usage error"
 
 
 class CheckInputError(GradcliError):

@@ -2,7 +2,7 @@
 
 One content model, several outputs: `sections()` turns an Explanation into titled
 tables of text cells (plus the chain as lines of text); the table, markdown and
-export renderers only lay those out, and `as_json` gives the same content as data.
+export renderers only lay those out (the same content as data: gradcli/cli/json_output.py).
 
 Numbers show `precision` significant digits (default 5) and arrays their shape and
 summarised values. Each table lists at most `max_rows` nodes (0: all); what is left
@@ -39,7 +39,6 @@ PRECISION = 5
 MAX_ROWS = 60
 MAX_FACTORS = 12  # longer paths show their first and last factors
 MAX_CONTRIBUTIONS = 6  # lines of a sum of contributions before "… more"
-JSON_MAX_ELEMENTS = 10_000  # larger arrays are summarised in JSON too
 EXPORT_WIDTH = 100
 EXPORTS = (".svg", ".html", ".txt")
 
@@ -473,142 +472,16 @@ def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
     return "\n".join(out).rstrip() + "\n"
 
 
-# -- JSON ---------------------------------------------------------------------------------------
-
-
-def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
-    """The same content as data: every number at full precision (NaN/inf as null, noted)."""
-    from gradcli.output.jsondata import to_json
-
-    warnings = list(e.warnings)
-
-    def num(value: Array, path: str) -> Any:
-        arr = np.asarray(value)
-        if arr.size > JSON_MAX_ELEMENTS:
-            return {"shape": list(arr.shape), "summary": value_text(arr, 17)}
-        return to_json(value, path, warnings)
-
-    def keep(items: Sequence[Any]) -> tuple[list[Any], int]:
-        if max_rows <= 0 or len(items) <= max_rows:
-            return list(items), 0
-        head = (max_rows + 1) // 2
-        tail = max_rows - head
-        return [*items[:head], *(items[len(items) - tail :] if tail else [])], len(items) - max_rows
-
-    def flow(f: Flow, where: str) -> dict[str, Any]:
-        return {
-            "to": e.label(f.local.arg),
-            "local": f.local.label,
-            "formula": f.local.formula,
-            "local_value": num(f.local.value, where + ".local_value"),
-            "product": num(f.product, where + ".product"),
-            "summed": f.summed,
-        }
-
-    nodes, elided_forward = keep(list(e.nodes.values()))
-    forward_rows = [
-        {
-            "step": n.step,
-            "node": n.label,
-            "source": n.source,
-            "operation": n.operation,
-            "inputs": [e.label(a) for a in n.args],
-            "shape": list(np.shape(n.value)),
-            "value": num(n.value, f"forward.{n.label}"),
-        }
-        for n in nodes
-    ]
-    obj: dict[str, Any] = {
-        "program": e.program,
-        "mode": e.mode,
-        "wrt": e.wrt,
-        "output": e.output_label,
-        "inputs": {k: num(v, f"inputs.{k}") for k, v in e.inputs.items()},
-        "value": num(e.value, "value"),
-        "gradient": {k: num(v, f"gradient.{k}") for k, v in e.gradient.items()},
-        "forward": forward_rows,
-    }
-    elided = {"forward": elided_forward}
-    if e.mode in ("reverse", "both"):
-        rows, elided["backward"] = keep(e.backward)
-        obj["backward"] = [
-            {
-                "step": e.step(r.node),
-                "node": e.label(r.node),
-                "upstream": num(r.upstream, f"backward.{e.label(r.node)}"),
-                "contributions": [
-                    {"from": e.label(f.local.node), "value": num(f.product, "contribution")}
-                    for f in r.contributions
-                ],
-                "flows": [flow(f, f"backward.{e.label(r.node)}") for f in r.flows],
-            }
-            for r in rows
-        ]
-    if e.mode in ("forward", "both"):
-        obj["tangents"] = []
-        for t in e.tangents:
-            trows, elided[f"tangents.{t.seed}"] = keep(t.rows)
-            obj["tangents"].append(
-                {
-                    "seed": t.seed,
-                    "omitted": t.omitted,
-                    "gradient": num(t.gradient, f"tangents.{t.seed}"),
-                    "rows": [
-                        {
-                            "step": e.step(r.node),
-                            "node": e.label(r.node),
-                            "diagonal": r.diagonal,
-                            "tangent": num(r.tangent, "tangent"),
-                            "terms": [
-                                {
-                                    "local": x.local.label,
-                                    "formula": x.local.formula,
-                                    "local_value": num(x.local.value, "local_value"),
-                                    "tangent_in": num(x.tangent_in, "tangent_in"),
-                                }
-                                for x in r.terms
-                            ],
-                        }
-                        for r in trows
-                    ],
-                }
-            )
-    chains, elided["chains"] = keep(e.chains)
-    obj["chains"] = [
-        {
-            "input": c.input,
-            "total_paths": c.total_paths,
-            "listed_paths": len(c.paths),
-            "paths": [
-                {
-                    "factors": [
-                        {"label": f.label, "formula": f.formula, "value": num(f.value, "factor")}
-                        for f in path.factors
-                    ],
-                    "value": num(path.value, f"chains.{c.input}.path"),
-                }
-                for path in c.paths
-            ],
-            "sum": num(c.path_sum, f"chains.{c.input}.sum"),
-            "gradient": num(c.gradient, f"chains.{c.input}.gradient"),
-        }
-        for c in chains
-    ]
-    obj["elided"] = {k: v for k, v in elided.items() if v}
-    obj["warnings"] = warnings
-    return obj
-
-
 # -- export -------------------------------------------------------------------------------------
 
 
 def export_kind(path: str) -> str:
-    """The export format of `path` (.svg, .html, .txt), or a BindingError."""
-    from gradcli.errors import BindingError
+    """The export format of `path` (.svg, .html, .txt), or a UsageError."""
+    from gradcli.errors import UsageError
 
     suffix = Path(path).suffix.lower()
     if suffix not in EXPORTS:
-        raise BindingError(f"cannot export to '{path}'", hint="use a file name ending in .svg, .html or .txt")
+        raise UsageError(f"cannot export to '{path}'", hint="use a file name ending in .svg, .html or .txt")
     return suffix
 
 
@@ -642,9 +515,9 @@ def export(e: Explanation, path: str, *, precision: int = PRECISION, max_rows: i
 
 
 def _write(path: str, save: Callable[[], object]) -> None:
-    from gradcli.errors import BindingError
+    from gradcli.errors import OutputError
 
     try:
         save()
     except OSError as exc:
-        raise BindingError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write the export file {path}: {exc.strerror or exc}") from None

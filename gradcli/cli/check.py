@@ -1,0 +1,203 @@
+"""`gradcli check`: the gradient by every route, a verdict, and reports for people and CI."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from gradcli.cli.app import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    command,
+    fail,
+    usual_exits,
+    warn,
+)
+from gradcli.cli.options import (
+    Atol,
+    Bindings,
+    Debug,
+    Junit,
+    Manual,
+    NoColor,
+    OptionalProgram,
+    Precision,
+    Rtol,
+    Spec,
+    Style,
+    Wrt,
+)
+
+if TYPE_CHECKING:
+    from gradcli.check.report import Located
+    from gradcli.check.verdict import Prepared
+
+Format = Annotated[
+    Literal["table", "json", "github"],
+    typer.Option(
+        "--format",
+        help="table; json (JSON Lines, one object per check); or github "
+        "(the table plus ::error annotations for failed checks).",
+    ),
+]
+JsonLines = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+EXITS = usual_exits(
+    EXIT_INTERNAL,
+    EXIT_OUTPUT,
+    code_0="every route agrees (finite differences excused at kinks, as the table says)",
+    code_1="a route disagrees, or the value or an exact gradient is NaN",
+    code_2="bad input: usage, parse, name, arity, shape, binding, limit, or an invalid spec file",
+)
+assert EXIT_OK == 0 and EXIT_CHECK_FAILED == 1
+
+
+@command(exits=EXITS)
+def check(
+    program: OptionalProgram = None,
+    bindings: Bindings = None,
+    manual: Manual = None,
+    wrt: Wrt = None,
+    rtol: Rtol = None,
+    atol: Atol = None,
+    spec: Spec = None,
+    junit: Junit = None,
+    fmt: Format = "table",
+    json_out: JsonLines = False,
+    precision: Precision = 10,
+    no_color: NoColor = False,
+    debug: Debug = False,
+) -> None:
+    """Compare the gradient by reverse mode, forward mode, finite differences and
+    hand-derived formulas, and exit 1 if they disagree.
+
+    Exact routes (reverse, forward, --manual, expected numbers) agree when
+    |a - b| <= atol*s + rtol*max(|a|, |b|), s = max(1, largest |gradient| of the input);
+    a finite difference agrees within 10 times its own error estimate. At a kink (relu
+    at 0, abs at 0, clamp bounds, min/max ties) finite differences cannot judge: the row
+    says so and only the exact routes count.
+
+    \b
+    Examples:
+      gradcli check 'sin(x**2)' x=3 --manual '2*x*cos(x**2)'
+      gradcli check 'z = w*x + b; p = sigmoid(z); bce(p, y)' x=6.7 y=0 w=1 b=0 --wrt w,b \\
+          --manual 'w:(p - y)/(p*(1-p)) * p*(1-p) * x' --manual 'b:(p - y)/(p*(1-p)) * p*(1-p)'
+      gradcli check 'relu(x)' x=0
+      gradcli check --spec examples/checks.toml --junit report.xml --format github
+    """
+    from gradcli.check.report import Located
+    from gradcli.check.verdict import verdict
+
+    style = Style(json_out or fmt == "json", precision, no_color)
+    if spec is not None:
+        prepared, places = _from_spec(spec, program, bindings, manual, wrt, rtol, atol)
+    else:
+        prepared, places = _from_command_line(program, bindings, manual, wrt, rtol, atol)
+    _check_junit_path(junit)
+    located = []
+    for prep, (file, line) in zip(prepared, places, strict=True):
+        start = time.perf_counter()
+        result = verdict(prep)
+        located.append(Located(result, file, line, time.perf_counter() - start))
+    github = fmt == "github" and not json_out
+    report(located, style, single=spec is None, github=github, junit=junit)
+    if not all(loc.result.passed for loc in located):
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+Places = list[tuple[str | None, int | None]]
+
+
+def _from_spec(spec: str, program: str | None, bindings: list[str] | None, manual: list[str] | None,
+               wrt: list[str] | None, rtol: float | None, atol: float | None) -> tuple[list[Prepared], Places]:
+    from gradcli.check.spec import load
+    from gradcli.check.verdict import CheckUsageError
+
+    if program is not None or bindings or manual or wrt:
+        raise CheckUsageError(
+            "--spec runs the checks of a file: give no PROGRAM, bindings, --manual or --wrt",
+            hint="gradcli check --spec checks.toml, or gradcli check PROGRAM NAME=VALUE ...",
+        )
+    checks, prepared = load(spec, rtol=rtol, atol=atol)
+    return prepared, [(spec, c.line) for c in checks]
+
+
+def _from_command_line(program: str | None, bindings: list[str] | None, manual: list[str] | None,
+                       wrt: list[str] | None, rtol: float | None,
+                       atol: float | None) -> tuple[list[Prepared], Places]:
+    from gradcli.check.verdict import CheckSpec, CheckUsageError, parse_manual, prepare
+    from gradcli.cli.grad import load
+
+    if program is None:
+        raise CheckUsageError(
+            "nothing to check: give a PROGRAM and its values, or --spec FILE",
+            hint="gradcli check 'sin(x**2)' x=3 --manual '2*x*cos(x**2)', or gradcli check --spec checks.toml",
+        )
+    source, values = load(program, bindings)
+    formulas = [parse_manual(m) for m in manual or []]
+    one = CheckSpec(source, values, ",".join(wrt) if wrt else None, formulas, rtol=rtol, atol=atol)
+    return [prepare(one)], [(None, None)]
+
+
+def _check_junit_path(junit: str | None) -> None:
+    """A JUnit path whose directory does not exist is an error before any check runs."""
+    from pathlib import Path
+
+    if junit and not Path(junit).resolve().parent.is_dir():
+        from gradcli.errors import OutputError
+
+        raise OutputError(f"cannot write the JUnit report {junit}: its directory does not exist")
+
+
+def report(located: Sequence[Located], style: Style, *, single: bool, github: bool, junit: str | None) -> None:
+    """stdout: the table(s), or JSON Lines (nothing else), plus `::error` lines for github.
+    stderr: warnings, and one 'check failed' line per problem (table and github formats).
+    With `junit`, the JUnit XML report too."""
+    from gradcli.check import report as cr
+
+    def prefix(loc: Located) -> str:
+        return "" if single else f"{loc.title}: "
+
+    for loc in located:
+        for w in loc.result.warnings:
+            warn(prefix(loc) + w, no_color=style.no_color)
+    if style.json:
+        from gradcli.cli.json_output import check_object, write
+
+        for loc in located:
+            write(check_object(loc))
+    else:
+        from gradcli.output.console import make_console
+
+        # Piped output is not wrapped at 100 columns: a wrapped number cell is harder to read
+        # (and to grep) than a long line.
+        console = make_console(no_color=style.no_color, width=None if sys.stdout.isatty() else 160)
+        if single:
+            cr.print_check(console, located[0].result, style.precision)
+        else:
+            cr.print_summary(console, located)
+        if github:
+            sys.stdout.write("".join(line + "\n" for loc in located for line in cr.github_annotations(loc)))
+            sys.stdout.flush()
+        for loc in located:
+            for message in loc.result.failures:
+                fail(prefix(loc) + message, no_color=style.no_color, label="check failed")
+    if junit:
+        _write_junit(junit, cr.junit_xml(located))
+
+
+def _write_junit(path: str, xml: str) -> None:
+    from pathlib import Path
+
+    try:
+        Path(path).write_text(xml, encoding="utf-8")
+    except OSError as exc:
+        from gradcli.errors import OutputError
+
+        raise OutputError(f"cannot write the JUnit report {path}: {exc.strerror or exc}") from None
