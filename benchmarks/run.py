@@ -170,6 +170,115 @@ COLD_LABELS = {
 }
 
 
+# A printed table: title, column headers, rows of cells, and a note under it ('' for none).
+TableSpec = tuple[str, tuple[str, ...], list[tuple[str, ...]], str]
+
+
+def _cold_table(cold: dict[str, Any]) -> TableSpec:
+    rows = [
+        (
+            COLD_LABELS[name],
+            _ms(cold["median_wall_s"][name]),
+            _x(cold["ratio"].get(name, 1.0)),
+            _ms(cold["median_cpu_s"][name]),
+            _x(cold["cpu_ratio"].get(name, 1.0)),
+            str(cold["checks"][name]["ok"]),
+        )
+        for name in ("floor", "json", "human")
+    ]
+    note = (
+        f"{cold['runs']} interleaved runs each after {cold['warmup_runs']} warm-up; "
+        f"environment: {cold['environment']}; human output piped (no colour)\n"
+    )
+    columns = ("command", "wall", "ratio", "CPU (user+sys)", "CPU ratio", "output ok")
+    return "1. cold start of the whole process (medians)", columns, rows, note
+
+
+def _arrays_table(rows: list[dict[str, Any]]) -> TableSpec:
+    cells = [
+        (
+            f"{r['n']:.0e}",
+            r["kind"],
+            str(r["runs"]),
+            _ms(r["median_s"]),
+            _x(r["ratio"]),
+            f"{r['gradient_rel_err']:.1e}",
+        )
+        for r in rows
+    ]
+    columns = ("n", "kind", "runs", "median", "ratio", "gradient rel. error")
+    return "2. gradient of mean(sin(x**2)), ratio to in-place numpy", columns, cells, ""
+
+
+def _memory_table(mem: list[dict[str, Any]]) -> TableSpec:
+    cells = [
+        (
+            f"{r['n']:.0e}",
+            r["kind"],
+            _mib(r["tracemalloc_peak_bytes"]),
+            f"{r['tracemalloc_peak_bytes'] / r['array_bytes']:.2f}",
+            _x(r["ratio_to_naive"]),
+            _mib(r["rss_peak_growth_bytes"]),
+        )
+        for r in mem
+    ]
+    columns = ("n", "kind", "tracemalloc peak", "x array size", "ratio", "RSS peak growth")
+    note = "each in a fresh process after a warm-up call; tracemalloc counts numpy's buffers\n"
+    return "2. peak memory of one gradient, ratio to naive numpy", columns, cells, note
+
+
+def _scaling_table(sc: list[dict[str, Any]]) -> TableSpec:
+    cells = [
+        (
+            r["program"],
+            f"{r['n']:.0e}",
+            f"{r['graph_ops']:,}",
+            _ms(r["parse_s"]),
+            _ms(r["compile_s"]),
+            _ms(r["gradient_s"]),
+            _ms(r["total_s"]),
+            _x(r["growth"]),
+            f"{r['max_rel_err']:.1e}",
+        )
+        for r in sc
+    ]
+    columns = ("program", "N", "graph ops", "parse", "compile", "gradient", "total", "growth", "rel. error")
+    return "3. scaling with program size (reverse mode; medians)", columns, cells, ""
+
+
+def _parse_table(parse: list[dict[str, Any]]) -> TableSpec:
+    cells = [
+        (f"{r['tokens']:,}", f"{r['chars']:,}", _ms(r["median_s"]), f"{r['tokens_per_s']:,.0f}")
+        for r in parse
+    ]
+    return "4. parse throughput (text -> AST)", ("tokens", "characters", "median", "tokens/s"), cells, ""
+
+
+def _targets_table(targets: list[dict[str, Any]]) -> TableSpec:
+    cells = []
+    for g in targets:
+        value = g["value"]
+        shown = "-" if value is None else (f"{value:,.0f}" if value >= 1000 else f"{value:.3g}")
+        cells.append(
+            (
+                g["target"],
+                shown,
+                f"{g['kind']} {g['limit']:,g}",
+                {True: "yes", False: "NO", None: "-"}[g["met"]],
+            )
+        )
+    return "targets", ("target", "value", "limit", "met"), cells, ""
+
+
+SECTION_TABLES = {
+    "coldstart": _cold_table,
+    "arrays": _arrays_table,
+    "memory": _memory_table,
+    "scaling": _scaling_table,
+    "parse": _parse_table,
+}
+
+
 def print_tables(results: dict[str, Any]) -> None:
     from rich import box as boxes
     from rich.table import Table
@@ -178,136 +287,25 @@ def print_tables(results: dict[str, Any]) -> None:
 
     console = make_console(width=120)
     box = None if plain_boxes(console) else boxes.SIMPLE
-
-    def table(title: str, *columns: str) -> Table:
-        t = Table(title=title, title_justify="left", box=box, pad_edge=False)
-        for i, c in enumerate(columns):
-            t.add_column(c, justify="left" if i == 0 else "right")
-        return t
-
     m = results["machine"]
     load = m.get("load_average")
+    loads = (
+        f"; load average {load[0]:.2f} at start, {results['load_average_end'][0]:.2f} at end" if load else ""
+    )
     console.print(
         f"gradcli benchmarks ({results['profile']}): {m['cpus_usable']} cores, {m['cpu_model']}, "
-        f"{m['memory_gib']} GiB, Python {m['python']}, numpy {m['numpy']}"
-        + (
-            f"; load average {load[0]:.2f} at start, {results['load_average_end'][0]:.2f} at end"
-            if load
-            else ""
-        )
+        f"{m['memory_gib']} GiB, Python {m['python']}, numpy {m['numpy']}{loads}"
     )
-    cold = results.get("coldstart")
-    if cold:
-        t = table(
-            "1. cold start of the whole process (medians)",
-            "command",
-            "wall",
-            "ratio",
-            "CPU (user+sys)",
-            "CPU ratio",
-            "output ok",
-        )
-        for name in ("floor", "json", "human"):
-            t.add_row(
-                COLD_LABELS[name],
-                _ms(cold["median_wall_s"][name]),
-                _x(cold["ratio"].get(name, 1.0)),
-                _ms(cold["median_cpu_s"][name]),
-                _x(cold["cpu_ratio"].get(name, 1.0)),
-                str(cold["checks"][name]["ok"]),
-            )
-        console.print(t)
-        console.print(
-            f"{cold['runs']} interleaved runs each after {cold['warmup_runs']} warm-up; "
-            f"environment: {cold['environment']}; human output piped (no colour)\n"
-        )
-    rows = results.get("arrays")
-    if rows:
-        t = table(
-            "2. gradient of mean(sin(x**2)), ratio to in-place numpy",
-            "n",
-            "kind",
-            "runs",
-            "median",
-            "ratio",
-            "gradient rel. error",
-        )
-        for r in rows:
-            t.add_row(
-                f"{r['n']:.0e}",
-                r["kind"],
-                str(r["runs"]),
-                _ms(r["median_s"]),
-                _x(r["ratio"]),
-                f"{r['gradient_rel_err']:.1e}",
-            )
-        console.print(t)
-    mem = results.get("memory")
-    if mem:
-        t = table(
-            "2. peak memory of one gradient, ratio to naive numpy",
-            "n",
-            "kind",
-            "tracemalloc peak",
-            "x array size",
-            "ratio",
-            "RSS peak growth",
-        )
-        for r in mem:
-            t.add_row(
-                f"{r['n']:.0e}",
-                r["kind"],
-                _mib(r["tracemalloc_peak_bytes"]),
-                f"{r['tracemalloc_peak_bytes'] / r['array_bytes']:.2f}",
-                _x(r["ratio_to_naive"]),
-                _mib(r["rss_peak_growth_bytes"]),
-            )
-        console.print(t)
-        console.print("each in a fresh process after a warm-up call; tracemalloc counts numpy's buffers\n")
-    sc = results.get("scaling")
-    if sc:
-        t = table(
-            "3. scaling with program size (reverse mode; medians)",
-            "program",
-            "N",
-            "graph ops",
-            "parse",
-            "compile",
-            "gradient",
-            "total",
-            "growth",
-            "rel. error",
-        )
-        for r in sc:
-            t.add_row(
-                r["program"],
-                f"{r['n']:.0e}",
-                f"{r['graph_ops']:,}",
-                _ms(r["parse_s"]),
-                _ms(r["compile_s"]),
-                _ms(r["gradient_s"]),
-                _ms(r["total_s"]),
-                _x(r["growth"]),
-                f"{r['max_rel_err']:.1e}",
-            )
-        console.print(t)
-    parse = results.get("parse")
-    if parse:
-        t = table("4. parse throughput (text -> AST)", "tokens", "characters", "median", "tokens/s")
-        for r in parse:
-            t.add_row(f"{r['tokens']:,}", f"{r['chars']:,}", _ms(r["median_s"]), f"{r['tokens_per_s']:,.0f}")
-        console.print(t)
-    t = table("targets (issue 6)", "target", "value", "limit", "met")
-    for g in results["targets"]:
-        value = g["value"]
-        shown = "-" if value is None else (f"{value:,.0f}" if value >= 1000 else f"{value:.3g}")
-        t.add_row(
-            g["target"],
-            shown,
-            f"{g['kind']} {g['limit']:,g}",
-            {True: "yes", False: "NO", None: "-"}[g["met"]],
-        )
-    console.print(t)
+    specs = [make(results[name]) for name, make in SECTION_TABLES.items() if results.get(name)]
+    for title, columns, rows, note in [*specs, _targets_table(results["targets"])]:
+        table = Table(title=title, title_justify="left", box=box, pad_edge=False)
+        for i, c in enumerate(columns):
+            table.add_column(c, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        if note:
+            console.print(note)
 
 
 # --------------------------------------------------------------------------

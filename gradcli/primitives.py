@@ -102,6 +102,9 @@ class Primitive:
     # Literal operands fold into a literal when the result is a whole number (the simplifier
     # of explain's formulas: `2 - 1` is `1`); exact for these operations.
     foldable: bool = False
+    # Identity elements (left, right) of a binary operator: `1*x` and `x*1` are `x`. Exact in
+    # floating point, so the simplifier may drop them.
+    identities: tuple[float | None, float | None] = (None, None)
     # How the docs write a call, when not `name(params)` or its operator: `a ** b`, `a ^ b`, ...
     spellings: tuple[str, ...] = ()
 
@@ -286,9 +289,36 @@ R: Kind = "reduce"
 # --------------------------------------------------------------------------
 # Arithmetic. Operators are calls too: `a + b` parses to add(a, b).
 _add(
-    Primitive("add", ("a", "b"), np.add, ("1", "1"), "a + b", notation=_infix("+", 1), foldable=True),
-    Primitive("sub", ("a", "b"), np.subtract, ("1", "-1"), "a - b", notation=_infix("-", 1), foldable=True),
-    Primitive("mul", ("a", "b"), np.multiply, ("b", "a"), "a * b", notation=_infix("*", 2), foldable=True),
+    Primitive(
+        "add",
+        ("a", "b"),
+        np.add,
+        ("1", "1"),
+        "a + b",
+        notation=_infix("+", 1),
+        foldable=True,
+        identities=(0.0, 0.0),
+    ),
+    Primitive(
+        "sub",
+        ("a", "b"),
+        np.subtract,
+        ("1", "-1"),
+        "a - b",
+        notation=_infix("-", 1),
+        foldable=True,
+        identities=(None, 0.0),
+    ),
+    Primitive(
+        "mul",
+        ("a", "b"),
+        np.multiply,
+        ("b", "a"),
+        "a * b",
+        notation=_infix("*", 2),
+        foldable=True,
+        identities=(1.0, 1.0),
+    ),
     Primitive(
         "div",
         ("a", "b"),
@@ -297,10 +327,17 @@ _add(
         "a / b",
         notation=_infix("/", 2),
         foldable=True,
+        identities=(None, 1.0),
         domain="b != 0",
     ),
     Primitive(
-        "neg", ("a",), np.negative, ("-1",), "-a (unary minus)", notation=Notation("prefix", "-", 3), foldable=True
+        "neg",
+        ("a",),
+        np.negative,
+        ("-1",),
+        "-a (unary minus)",
+        notation=Notation("prefix", "-", 3),
+        foldable=True,
     ),
 )
 _add(
@@ -312,6 +349,7 @@ _add(
         "a ** b (also a ^ b)",
         notation=_infix("**", 4, right_assoc=True),
         foldable=True,
+        identities=(None, 1.0),
         spellings=("a ** b", "a ^ b", "pow(a, b)"),
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
         domain="a > 0, or a whole-number b",
@@ -397,7 +435,13 @@ _add(
 # Reductions (to a scalar). Partials are per element; `n` is the element count.
 _add(
     Primitive(
-        "sum", ("x",), lambda x: np.float64(np.sum(x)), ("1",), "sum of all elements", kind=R, combine=_sum_parts
+        "sum",
+        ("x",),
+        lambda x: np.float64(np.sum(x)),
+        ("1",),
+        "sum of all elements",
+        kind=R,
+        combine=_sum_parts,
     ),
     Primitive(
         "mean",
@@ -533,24 +577,54 @@ _add(
         public=False,
     ),
     Primitive(
-        "eq", ("a", "b"), _f(np.equal), ("0", "0"), "[a = b]", public=False,
-        notation=_indicator("="), foldable=True,
+        "eq",
+        ("a", "b"),
+        _f(np.equal),
+        ("0", "0"),
+        "[a = b]",
+        public=False,
+        notation=_indicator("="),
+        foldable=True,
     ),
     Primitive(
-        "lt", ("a", "b"), _f(np.less), ("0", "0"), "[a < b]", public=False,
-        notation=_indicator("<"), foldable=True,
+        "lt",
+        ("a", "b"),
+        _f(np.less),
+        ("0", "0"),
+        "[a < b]",
+        public=False,
+        notation=_indicator("<"),
+        foldable=True,
     ),
     Primitive(
-        "le", ("a", "b"), _f(np.less_equal), ("0", "0"), "[a <= b]", public=False,
-        notation=_indicator("<="), foldable=True,
+        "le",
+        ("a", "b"),
+        _f(np.less_equal),
+        ("0", "0"),
+        "[a <= b]",
+        public=False,
+        notation=_indicator("<="),
+        foldable=True,
     ),
     Primitive(
-        "gt", ("a", "b"), _f(np.greater), ("0", "0"), "[a > b]", public=False,
-        notation=_indicator(">"), foldable=True,
+        "gt",
+        ("a", "b"),
+        _f(np.greater),
+        ("0", "0"),
+        "[a > b]",
+        public=False,
+        notation=_indicator(">"),
+        foldable=True,
     ),
     Primitive(
-        "ge", ("a", "b"), _f(np.greater_equal), ("0", "0"), "[a >= b]", public=False,
-        notation=_indicator(">="), foldable=True,
+        "ge",
+        ("a", "b"),
+        _f(np.greater_equal),
+        ("0", "0"),
+        "[a >= b]",
+        public=False,
+        notation=_indicator(">="),
+        foldable=True,
     ),
     Primitive("prod_others", ("x",), _prod_others, ("0",), "product of the other elements", public=False),
 )

@@ -23,9 +23,9 @@ from typer.testing import CliRunner, Result
 
 from gradcli.api import grad
 from gradcli.check import tolerance
+from gradcli.cli.json_output import explanation_object
 from gradcli.cli.main import app
 from gradcli.explain.model import Explanation, explain
-from gradcli.cli.json_output import explanation_object
 from gradcli.explain.render import MAX_ROWS, export, markdown, table_text
 from gradcli.lang.printer import rule_text
 from gradcli.output.jsondata import dumps

@@ -139,3 +139,13 @@ def test_sdist_holds_every_tracked_file_the_tests_use(tmp_path: Path) -> None:
     from gradcli import __version__
 
     assert f"\nVersion: {__version__}\n" in pkg_info
+
+
+def test_top_level_grammar_is_the_package_grammar() -> None:
+    """grammar/gradcli.lark (the design's place for the grammar) is a link to the one copy in
+    the package, which every kind of install reads."""
+    from gradcli.lang.parser import grammar_path
+
+    top = ROOT / "grammar" / "gradcli.lark"
+    assert top.is_symlink() and top.resolve() == grammar_path().resolve()
+    assert top.read_text(encoding="utf-8") == grammar_path().read_text(encoding="utf-8")

@@ -147,59 +147,65 @@ def richardson(
         scale = np.maximum(np.maximum(np.abs(fp), np.abs(fm)), np.abs(f0)[None, :])
         scale = np.maximum(scale, np.nan_to_num(np.asarray(magnitude, dtype=np.float64), posinf=0.0))
         noise = NOISE * EPS * scale / h  # rounding error of D(h_k)
-        levels, m = d.shape
-        cols = np.arange(m)
-        # The finest FINE_LEVELS finite levels of each element: a second, independent choice.
-        finite = np.isfinite(d)
-        last = levels - 1 - np.argmax(finite[::-1], axis=0)
-        fine = np.arange(levels)[:, None] > (last - FINE_LEVELS)[None, :]
-        best, best_err, best_level = np.full(m, np.nan), np.full(m, np.inf), np.zeros(m, dtype=int)
-        fine_best, fine_err, fine_level = np.full(m, np.nan), np.full(m, np.inf), np.zeros(m, dtype=int)
-        prev = d
-        for order in range(min(MAX_ORDER, levels - 1) + 1):
-            if order == 0:
-                cur = d
-                err = np.full_like(d, np.inf)
-                err[1:] = np.abs(d[1:] - d[:-1])
-            else:
-                cur = np.full_like(d, np.nan)
-                cur[order:] = prev[order:] + (prev[order:] - prev[order - 1 : -1]) / (4.0**order - 1.0)
-                err = np.full_like(d, np.inf)
-                err[order:] = np.maximum(
-                    np.abs(cur[order:] - prev[order:]), np.abs(cur[order:] - prev[order - 1 : -1])
-                )
-            # Extrapolation at most doubles the rounding error of the finest level it uses.
-            err = np.maximum(err, (2.0 if order else 1.0) * noise)
-            err = np.where(np.isfinite(cur) & ~np.isnan(err), err, np.inf)
-            best, best_err, best_level = _keep_better(cur, err, cols, best, best_err, best_level)
-            fine_best, fine_err, fine_level = _keep_better(
-                cur, np.where(fine, err, np.inf), cols, fine_best, fine_err, fine_level
-            )
-            prev = cur
-        # Coarse steps can agree with each other and be wrong together (a step that is a
-        # multiple of a period aliases an oscillation): the best entry must agree with the best
-        # one at the finest steps. When it does not, the fine one stands, with their distance
-        # as its error (large: the finite difference then does not vote).
-        distance = np.abs(best - fine_best)
-        split = np.isfinite(fine_err) & ~(distance <= FD_AGREE * (best_err + fine_err))
-        best = np.where(split, fine_best, best)
-        best_err = np.where(split, np.maximum(fine_err, distance), best_err)
-        best_level = np.where(split, fine_level, best_level)
+        best, best_err, best_level = _tableau(d, noise)
+        cols = np.arange(d.shape[1])
         step = h[best_level, cols]
         s = np.abs(fp - 2.0 * f0[None, :] + fm) / h
-        s_noise = 4.0 * EPS * scale / h
         finer = s[best_level, cols]
         coarser = s[np.maximum(best_level - 1, 0), cols]
         rough = (
             (best_level > 0)
             & (finer > ROUGH_RATIO * coarser)
-            & (finer > ROUGH_SIGNAL * s_noise[best_level, cols])
+            & (finer > ROUGH_SIGNAL * (noise[best_level, cols]))
             & np.isfinite(best)
         )
     best = np.where(np.isfinite(best_err), best, np.nan)
     return best, best_err, step, rough
 
 
+def _tableau(d: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The best tableau entry per element (estimate, error, level), checked against the best
+    one at the finest levels."""
+    levels, m = d.shape
+    cols = np.arange(m)
+    # The finest FINE_LEVELS finite levels of each element: a second, independent choice.
+    last = levels - 1 - np.argmax(np.isfinite(d)[::-1], axis=0)
+    fine = np.arange(levels)[:, None] > (last - FINE_LEVELS)[None, :]
+    best = (np.full(m, np.nan), np.full(m, np.inf), np.zeros(m, dtype=int))
+    fine_best = (np.full(m, np.nan), np.full(m, np.inf), np.zeros(m, dtype=int))
+    prev = d
+    for order in range(min(MAX_ORDER, levels - 1) + 1):
+        cur, err = _extrapolate(prev, order)
+        # Extrapolation at most doubles the rounding error of the finest level it uses.
+        err = np.maximum(err, (2.0 if order else 1.0) * noise)
+        err = np.where(np.isfinite(cur) & ~np.isnan(err), err, np.inf)
+        best = _keep_better(cur, err, cols, *best)
+        fine_best = _keep_better(cur, np.where(fine, err, np.inf), cols, *fine_best)
+        prev = cur
+    # Coarse steps can agree with each other and be wrong together (a step that is a
+    # multiple of a period aliases an oscillation): the best entry must agree with the best
+    # one at the finest steps. When it does not, the fine one stands, with their distance
+    # as its error (large: the finite difference then does not vote).
+    distance = np.abs(best[0] - fine_best[0])
+    split = np.isfinite(fine_best[1]) & ~(distance <= FD_AGREE * (best[1] + fine_best[1]))
+    return (
+        np.where(split, fine_best[0], best[0]),
+        np.where(split, np.maximum(fine_best[1], distance), best[1]),
+        np.where(split, fine_best[2], best[2]),
+    )
+
+
+def _extrapolate(prev: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column `order` of the tableau from column `order - 1`, with each entry's error estimate
+    (its distance to its two parents)."""
+    err = np.full_like(prev, np.inf)
+    if order == 0:
+        err[1:] = np.abs(prev[1:] - prev[:-1])
+        return prev, err
+    cur = np.full_like(prev, np.nan)
+    cur[order:] = prev[order:] + (prev[order:] - prev[order - 1 : -1]) / (4.0**order - 1.0)
+    err[order:] = np.maximum(np.abs(cur[order:] - prev[order:]), np.abs(cur[order:] - prev[order - 1 : -1]))
+    return cur, err
 
 
 def elementwise_from(graph: Graph, dep: Sequence[bool]) -> list[bool]:

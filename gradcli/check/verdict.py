@@ -381,46 +381,13 @@ def run(spec: CheckSpec) -> CheckResult:
 
 def verdict(prep: Prepared) -> CheckResult:
     spec = prep.spec
-    graph, vals, counts = prep.compiled.graph, prep.vals, prep.counts
+    graph, vals = prep.compiled.graph, prep.vals
     rtol = DEFAULT_RTOL if spec.rtol is None else float(spec.rtol)
     atol = DEFAULT_ATOL if spec.atol is None else float(spec.atol)
     notes: list[str] = []
-    # The exact routes go through Compiled.grad, so that what is checked is what `grad`
-    # reports (for big arrays: the blocked evaluator).
-    rev = prep.compiled.grad(prep.inputs, wrt=prep.wrt, mode="reverse").gradient
-    try:
-        fwd: dict[str, Array] | None = prep.compiled.grad(prep.inputs, wrt=prep.wrt, mode="forward").gradient
-    except LimitError as err:
-        fwd = None
-        notes.append(f"forward mode skipped: {err.message}")
-    excuses = find_excuses(graph, vals, counts, prep.wrt)
-    rows = []
-    for name in prep.wrt:
-        fd = finite_diff.gradient(graph, vals, name)
-        if fd.note:
-            notes.append(fd.note)
-        formula, manual = prep.manual.get(name, (None, None))
-        row = _row(
-            name,
-            np.asarray(rev[name], dtype=np.float64),
-            None if fwd is None else np.asarray(fwd[name], dtype=np.float64),
-            fd,
-            manual,
-            formula,
-            prep.expect_gradient.get(name),
-            excuses,
-            rtol,
-            atol,
-        )
-        rows.append(row)
-        if row.vague.any():
-            count = int(row.vague.sum())
-            where = "" if not row.shape else f" at {count} of {row.vague.size} elements"
-            worst = float(np.max(fd.error[row.vague]))
-            notes.append(
-                f"the finite difference for '{name}' is too uncertain to judge{where} "
-                f"(error estimate up to {worst:.1e}); the exact routes judge there"
-            )
+    rev, fwd = _exact_routes(prep, notes)
+    excuses = find_excuses(graph, vals, prep.counts, prep.wrt)
+    rows = [_input_row(prep, name, rev, fwd, excuses, rtol, atol, notes) for name in prep.wrt]
     value = vals[graph.output]
     value_status = OK
     if np.any(np.isnan(value)):
@@ -429,7 +396,6 @@ def verdict(prep: Prepared) -> CheckResult:
         tolerance.close(value, prep.expect_value, rtol=rtol, atol=atol)
     ):
         value_status = FAIL
-    warnings = list(prep.warnings) + domain_warnings(graph, vals, rev)
     if np.ndim(value) != 0:
         notes.append(f"the output has shape {np.shape(value)}: the gradient is that of sum(output)")
     if not prep.wrt:
@@ -444,7 +410,7 @@ def verdict(prep: Prepared) -> CheckResult:
         rows=rows,
         excuses=excuses,
         notes=notes,
-        warnings=warnings,
+        warnings=list(prep.warnings) + domain_warnings(graph, vals, rev),
         rtol=rtol,
         atol=atol,
         value_note=next(iter(domain_warnings(graph, vals, {})), "") if value_status == NAN else "",
@@ -453,53 +419,126 @@ def verdict(prep: Prepared) -> CheckResult:
     return result
 
 
-def _row(
-    name: str,
-    rev: np.ndarray,
-    fwd: np.ndarray | None,
-    fd: finite_diff.FDResult,
-    manual: np.ndarray | None,
-    formula: str | None,
-    expected: np.ndarray | None,
-    excuses: Sequence[Excuse],
-    rtol: float,
-    atol: float,
-) -> Row:
-    shape = tuple(rev.shape)
-    scale = tolerance.scale(rev)
-    tol_abs = atol * scale
-    exact = [
-        (label, arr)
-        for label, arr in (("forward", fwd), ("manual", manual), ("expected", expected))
-        if arr is not None
-    ]
-    nan = np.isnan(rev).copy()
-    fail = np.zeros(shape, dtype=bool)
-    reasons: dict[int, list[str]] = {}
-    rel = np.zeros(shape)
-    absd = np.zeros(shape)
+def _exact_routes(prep: Prepared, notes: list[str]) -> tuple[dict[str, Array], dict[str, Array] | None]:
+    """Reverse and forward mode, through Compiled.grad, so that what is checked is what `grad`
+    reports (for big arrays: the blocked evaluator). Forward mode may be over its work limit."""
+    rev = prep.compiled.grad(prep.inputs, wrt=prep.wrt, mode="reverse").gradient
+    try:
+        return rev, prep.compiled.grad(prep.inputs, wrt=prep.wrt, mode="forward").gradient
+    except LimitError as err:
+        notes.append(f"forward mode skipped: {err.message}")
+        return rev, None
 
-    def note(mask: np.ndarray, label: str) -> None:
+
+def _input_row(prep: Prepared, name: str, rev: Mapping[str, Array], fwd: Mapping[str, Array] | None,
+               excuses: Sequence[Excuse], rtol: float, atol: float, notes: list[str]) -> Row:
+    """Every route for one input, judged; notes on finite differences go to `notes`."""
+    fd = finite_diff.gradient(prep.compiled.graph, prep.vals, name)
+    if fd.note:
+        notes.append(fd.note)
+    formula, manual = prep.manual.get(name, (None, None))
+    reference = np.asarray(rev[name], dtype=np.float64)
+    routes = Routes(
+        reference,
+        None if fwd is None else np.asarray(fwd[name], dtype=np.float64),
+        fd,
+        manual,
+        formula,
+        prep.expect_gradient.get(name),
+    )
+    row = _row(name, routes, excuses, rtol, atol)
+    if row.vague.any():
+        count = int(row.vague.sum())
+        where = "" if not row.shape else f" at {count} of {row.vague.size} elements"
+        worst = float(np.max(fd.error[row.vague]))
+        notes.append(
+            f"the finite difference for '{name}' is too uncertain to judge{where} "
+            f"(error estimate up to {worst:.1e}); the exact routes judge there"
+        )
+    return row
+
+
+@dataclass
+class Routes:
+    """The routes to one input's gradient: reverse mode (the reference) and the others."""
+
+    reverse: np.ndarray
+    forward: np.ndarray | None
+    fd: finite_diff.FDResult
+    manual: np.ndarray | None
+    formula: str | None
+    expected: np.ndarray | None
+
+    def exact(self) -> list[tuple[str, np.ndarray]]:
+        """The exact routes besides reverse mode, by label."""
+        pairs = (("forward", self.forward), ("manual", self.manual), ("expected", self.expected))
+        return [(label, arr) for label, arr in pairs if arr is not None]
+
+
+class _Tally:
+    """Per element: NaN, failure, the largest discrepancies, and which routes disagree."""
+
+    def __init__(self, reference: np.ndarray) -> None:
+        shape = reference.shape
+        self.nan = np.isnan(reference).copy()
+        self.fail = np.zeros(shape, dtype=bool)
+        self.rel = np.zeros(shape)
+        self.abs = np.zeros(shape)
+        self.reasons: dict[int, list[str]] = {}
+        self.reference = reference
+
+    def note(self, mask: np.ndarray, label: str) -> None:
         for j in np.flatnonzero(mask.ravel()):
-            reasons.setdefault(int(j), []).append(label)
+            self.reasons.setdefault(int(j), []).append(label)
 
-    for label, arr in exact:
-        nan |= np.isnan(arr)
+    def discrepancy(self, route: np.ndarray) -> None:
+        r, a = tolerance.discrepancy(route, self.reference)
+        self.rel, self.abs = np.fmax(self.rel, r), np.fmax(self.abs, a)
+
+
+def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol: float) -> Row:
+    rev, fd = routes.reverse, routes.fd
+    scale = tolerance.scale(rev)
+    tally = _Tally(rev)
+    for label, arr in routes.exact():
+        tally.nan |= np.isnan(arr)
         bad = ~tolerance.close(arr, rev, rtol=rtol, atol=atol, s=scale)
-        fail |= bad
-        note(bad & ~np.isnan(arr) & ~np.isnan(rev), label)
-        r, a = tolerance.discrepancy(arr, rev)
-        rel, absd = np.fmax(rel, r), np.fmax(absd, a)
+        tally.fail |= bad
+        tally.note(bad & ~np.isnan(arr) & ~np.isnan(rev), label)
+        tally.discrepancy(arr)
+    usable, vague, fd_bad = _fd_vote(rev, fd, scale, rtol, atol)
+    tally.discrepancy(np.where(usable, fd.estimate, rev))
+    kink, detach = _excused(name, excuses, rev.shape)
+    excused = kink | detach | fd.rough
+    tally.note(fd_bad & ~excused, "finite difference")
+    status = np.full(rev.shape, SEVERITY[OK], dtype=np.int8)
+    status[fd_bad & fd.rough] = SEVERITY[ROUGH]
+    status[fd_bad & detach] = SEVERITY[DETACH]
+    status[kink] = SEVERITY[KINK]
+    status[tally.fail | (fd_bad & ~excused)] = SEVERITY[FAIL]
+    status[tally.nan] = SEVERITY[NAN]
+    nan_any = np.isnan(tally.rel) | tally.nan
+    rel = np.where(nan_any, np.nan, tally.rel)
+    absd = np.where(nan_any, np.nan, tally.abs)
+    return Row(name, tuple(rev.shape), rev, routes.forward, fd, routes.manual, routes.formula, routes.expected,
+               status, tally.reasons, rel, absd, scale, vague)
+
+
+def _fd_vote(rev: np.ndarray, fd: finite_diff.FDResult, scale: float, rtol: float,
+             atol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the finite difference votes (usable), is too uncertain to (vague), and disagrees."""
     usable = fd.computed & np.isfinite(fd.estimate)
     with np.errstate(all="ignore"):
         vague = usable & ~(fd.error <= FD_VAGUE * np.fmax(np.fmax(np.abs(fd.estimate), np.abs(rev)), scale))
-    usable &= ~vague
-    with np.errstate(all="ignore"):
-        fd_tol = FD_FACTOR * fd.error + max(rtol, FD_RTOL) * np.abs(rev) + tol_abs
+        usable &= ~vague
+        fd_tol = FD_FACTOR * fd.error + max(rtol, FD_RTOL) * np.abs(rev) + atol * scale
         fd_bad = usable & np.isfinite(rev) & ~(np.abs(fd.estimate - rev) <= fd_tol)
     fd_bad |= usable & np.isinf(rev)  # an infinite gradient next to a finite difference
-    r, a = tolerance.discrepancy(np.where(usable, fd.estimate, rev), rev)
-    rel, absd = np.fmax(rel, r), np.fmax(absd, a)
+    return usable, vague, fd_bad
+
+
+def _excused(name: str, excuses: Sequence[Excuse], shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The elements of input `name` at a kink, and those behind a detach()."""
     kink = np.zeros(shape, dtype=bool)
     detach = np.zeros(shape, dtype=bool)
     for ex in excuses:
@@ -508,18 +547,7 @@ def _row(
                 kink |= ex.masks[name]
             else:
                 detach |= ex.masks[name]
-    excused = kink | detach | fd.rough
-    note(fd_bad & ~excused, "finite difference")
-    status = np.full(shape, SEVERITY[OK], dtype=np.int8)
-    status[fd_bad & fd.rough] = SEVERITY[ROUGH]
-    status[fd_bad & detach] = SEVERITY[DETACH]
-    status[kink] = SEVERITY[KINK]
-    status[fail | (fd_bad & ~excused)] = SEVERITY[FAIL]
-    status[nan] = SEVERITY[NAN]
-    nan_any = np.isnan(rel) | nan
-    rel = np.where(nan_any, np.nan, rel)
-    absd = np.where(nan_any, np.nan, absd)
-    return Row(name, shape, rev, fwd, fd, manual, formula, expected, status, reasons, rel, absd, scale, vague)
+    return kink, detach
 
 
 def find_excuses(

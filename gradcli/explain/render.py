@@ -20,6 +20,7 @@ import numpy as np
 
 from gradcli.explain.model import (
     MAX_PATH_COUNT,
+    Chain,
     Explanation,
     Flow,
     TangentTable,
@@ -290,57 +291,59 @@ def _loose(formula: str) -> bool:
 
 
 def _chain_section(e: Explanation, p: int, max_rows: int) -> Section:
-    L, top = e.output_label, e.objective
+    top = e.objective
     section = Section(f"The chain rule per input: ∂{top}/∂input as products of local derivatives")
-    lines = section.lines
     chains = e.chains
     if 0 < max_rows < len(chains):
         section.notes.append(f"{len(chains) - max_rows:,} more inputs not shown (--max-rows {max_rows})")
         chains = chains[:max_rows]
+    for chain in chains:
+        if section.lines:
+            section.lines.append(("", ""))
+        section.lines += _chain_lines(chain, derivative_label(top, chain.input), e.output_label, p)
+    if not e.wrt:
+        section.notes.append("the program has no inputs: there is nothing to differentiate")
+    if any(path.summed for chain in chains for path in chain.paths):
+        section.notes.append("Σ: summed over the axes that broadcasting added, back to the input's shape")
+    for text in _folds(chains).values():
+        section.notes.append(f"{text} (a factor of exactly 1, from + or -, is merged into the next one)")
+    return section
+
+
+def _chain_lines(chain: Chain, head: str, L: str, p: int) -> list[tuple[str, str]]:
+    """One input's chain: its one path, or the sum over its paths (listed up to the cap)."""
+    if chain.total_paths == 0:
+        return [(head, f"= 0: no path leads from {L} down to {chain.input}")]
+    if chain.total_paths == 1:
+        body = _path_lines(chain.paths[0], p)
+        if body[0] == f"= {head}" and len(body) > 1:
+            body = body[1:]
+        return [(head if n == 0 else "", line) for n, line in enumerate(body)]
+    lines = [(head, f"= the sum over {count_text(chain.total_paths)} paths from {L} down to {chain.input}")]
+    for n, path in enumerate(chain.paths):
+        lines += [(f"  path {n + 1}" if m == 0 else "", line) for m, line in enumerate(_path_lines(path, p))]
+    listed = len(chain.paths)
+    if not chain.capped:
+        return [*lines, (head, f"= {value_text(chain.path_sum, p)} (sum of the {listed} paths)")]
+    more = count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
+    return [
+        *lines,
+        ("", f"({more} paths are not listed: at most {listed} are, {variable('max_explain_paths')})"),
+        ("  sum", f"= {value_text(chain.path_sum, p)} (the {listed} listed paths)"),
+        (head, f"= {value_text(chain.gradient, p)} (all paths: the backward pass)"),
+    ]
+
+
+def _folds(chains: Sequence[Chain]) -> dict[str, str]:
+    """The folded factors of the listed paths (`∂z/∂w here is ∂z/∂(w*x) · ∂(w*x)/∂w = 1 · x`)."""
     folds: dict[str, str] = {}
     for chain in chains:
-        head = derivative_label(top, chain.input)
-        if lines:
-            lines.append(("", ""))
         for path in chain.paths:
             for f in path.factors:
                 if f.via and f.label not in folds:
                     ones = " · ".join(["1"] * (len(f.via) - 1) + [f.formula])
                     folds[f.label] = f"{f.label} here is {' · '.join(f.via)} = {ones}"
-        if chain.total_paths == 0:
-            lines.append((head, f"= 0: no path leads from {L} down to {chain.input}"))
-            continue
-        if chain.total_paths == 1:
-            body = _path_lines(chain.paths[0], p)
-            if body[0] == f"= {head}" and len(body) > 1:
-                body = body[1:]
-            lines += [(head if n == 0 else "", line) for n, line in enumerate(body)]
-            continue
-        lines.append(
-            (head, f"= the sum over {count_text(chain.total_paths)} paths from {L} down to {chain.input}")
-        )
-        for n, path in enumerate(chain.paths):
-            body = _path_lines(path, p)
-            lines += [(f"  path {n + 1}" if m == 0 else "", line) for m, line in enumerate(body)]
-        listed = len(chain.paths)
-        if chain.capped:
-            more = (
-                count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
-            )
-            lines.append(
-                ("", f"({more} paths are not listed: at most {listed} are, {variable('max_explain_paths')})")
-            )
-            lines.append(("  sum", f"= {value_text(chain.path_sum, p)} (the {listed} listed paths)"))
-            lines.append((head, f"= {value_text(chain.gradient, p)} (all paths: the backward pass)"))
-        else:
-            lines.append((head, f"= {value_text(chain.path_sum, p)} (sum of the {listed} paths)"))
-    if not e.wrt:
-        section.notes.append("the program has no inputs: there is nothing to differentiate")
-    if any(path.summed for chain in chains for path in chain.paths):
-        section.notes.append("Σ: summed over the axes that broadcasting added, back to the input's shape")
-    for text in folds.values():
-        section.notes.append(f"{text} (a factor of exactly 1, from + or -, is merged into the next one)")
-    return section
+    return folds
 
 
 def sections(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> list[Section]:

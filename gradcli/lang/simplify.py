@@ -88,28 +88,35 @@ def _simplify(node: Node, literals: Mapping[str, float], values: Mapping[str, Ar
     if not isinstance(node, Call):
         return node
     args = tuple(_simplify(a, literals, values) for a in node.args)
-    func = node.func
-    if func == "where":
+    if node.func == "where":
         cond, then, other = args
         decided = truth(cond, {**values, **literals})
         if decided is not None:
             return then if decided else other
-        return Call(func, args)
-    if PRIMITIVES[func].foldable and all(isinstance(a, Num) for a in args):
-        with np.errstate(all="ignore"):
-            v = float(PRIMITIVES[func].fn(*(np.float64(a.value) for a in args)))  # type: ignore[union-attr]
-        if np.isfinite(v) and v.is_integer() and abs(v) < 1e15:
-            return literal(v)
-    if len(args) == 2:
-        a, b = args
-        if func in ("mul", "div", "pow") and _is(b, 1):
-            return a
-        if func == "mul" and _is(a, 1):
-            return b
-        if func in ("add", "sub") and _is(b, 0):
-            return a
-        if func == "add" and _is(a, 0):
-            return b
+        return Call(node.func, args)
+    return _fold(node.func, args) or _identity(node.func, args) or Call(node.func, args)
+
+
+def _fold(func: str, args: tuple[Node, ...]) -> Node | None:
+    """Literal operands of a foldable operator, when the result is a whole number."""
+    prim = PRIMITIVES[func]
+    if not prim.foldable or not all(isinstance(a, Num) for a in args):
+        return None
+    with np.errstate(all="ignore"):
+        v = float(prim.fn(*(np.float64(a.value) for a in args if isinstance(a, Num))))
+    return literal(v) if np.isfinite(v) and v.is_integer() and abs(v) < 1e15 else None
+
+
+def _identity(func: str, args: tuple[Node, ...]) -> Node | None:
+    """`x*1`, `1*x`, `x + 0`, ... (the table's identity elements), and `--x`: the operand."""
     if func == "neg" and isinstance(args[0], Call) and args[0].func == "neg":
         return args[0].args[0]
-    return Call(func, args)
+    if len(args) != 2:
+        return None
+    left, right = PRIMITIVES[func].identities
+    a, b = args
+    if right is not None and _is(b, right):
+        return a
+    if left is not None and _is(a, left):
+        return b
+    return None
