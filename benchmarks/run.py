@@ -26,6 +26,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,7 @@ COLD_LABELS = {
 
 
 # A printed table: title, column headers, rows of cells, and a note under it ('' for none).
-TableSpec = tuple[str, tuple[str, ...], list[tuple[str, ...]], str]
+TableSpec = tuple[str, Sequence[str], Sequence[Sequence[str]], str]
 
 
 def _cold_table(cold: dict[str, Any]) -> TableSpec:
@@ -270,7 +271,7 @@ def _targets_table(targets: list[dict[str, Any]]) -> TableSpec:
     return "targets", ("target", "value", "limit", "met"), cells, ""
 
 
-SECTION_TABLES = {
+SECTION_TABLES: dict[str, Callable[[Any], TableSpec]] = {
     "coldstart": _cold_table,
     "arrays": _arrays_table,
     "memory": _memory_table,

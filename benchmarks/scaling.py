@@ -90,7 +90,7 @@ def scaling(sizes: list[int], repeats: dict[int, int]) -> list[dict[str, Any]]:
     from gradcli.limits import LIMITS
 
     default_limit = LIMITS.max_program_chars
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in ("chain", "products"):
         for n in sizes:
             text, bindings, err = _case(name, n)

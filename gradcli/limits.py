@@ -92,8 +92,9 @@ def variable(limit: str) -> str:
     return "GRADCLI_" + limit.upper()
 
 
-def exceeded(limit: str, message: str, *, span: Span = NO_SPAN, source: str | None = None,
-             advice: str = "") -> LimitError:
+def exceeded(
+    limit: str, message: str, *, span: Span = NO_SPAN, source: str | None = None, advice: str = ""
+) -> LimitError:
     """The error for input above limit `limit` (a field of `Limits`): the message, and a hint
     naming the variable that raises it (after `advice`, when there is some)."""
     hint = f"set {variable(limit)} to raise it"

@@ -52,3 +52,9 @@ def on_kink(program: str, point: Mapping[str, Any]) -> bool:
         if rule is not None and np.any(rule([vals[a] for a in op.args], vals[i], counts[i])):
             return True
     return False
+
+
+def scalar(value: Any) -> float:
+    """A route's number, asserting it was computed (not None)."""
+    assert value is not None
+    return float(value)

@@ -134,5 +134,3 @@ def test_read_program_stdin_not_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe"), encoding="utf-8"))
     with pytest.raises(BindingError, match="not UTF-8"):
         read_program("-")
-
-

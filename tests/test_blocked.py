@@ -114,6 +114,7 @@ def test_any_size_splits_into_blocks_correctly(n: int, seed: int, program: str) 
         np.testing.assert_allclose(rev.gradient[name], fwd.gradient[name], rtol=1e-10, atol=1e-15)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize("budget", [4096, 256])
 def test_blocked_forward_mode_with_a_long_tail_after_the_reduction(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gradcheck import scalar
 from typer.testing import CliRunner, Result
 
 from gradcli.check.verdict import (
@@ -76,8 +77,8 @@ def test_pass_sin_of_square_with_the_right_manual_formula() -> None:
     assert r.passed and r.failures == []
     row = r.rows[0]
     assert float(row.reverse) == pytest.approx(2 * 3 * math.cos(9), rel=1e-15)
-    assert float(row.forward) == pytest.approx(2 * 3 * math.cos(9), rel=1e-15)
-    assert float(row.manual) == pytest.approx(2 * 3 * math.cos(9), rel=1e-15)
+    assert scalar(row.forward) == pytest.approx(2 * 3 * math.cos(9), rel=1e-15)
+    assert scalar(row.manual) == pytest.approx(2 * 3 * math.cos(9), rel=1e-15)
     assert abs(float(row.fd.estimate) - 2 * 3 * math.cos(9)) < 1e-9
     assert statuses(r) == [OK]
     assert row.max_rel < 1e-9
@@ -111,7 +112,7 @@ def test_finite_difference_only_disagreement_fails() -> None:
     r = check("sin(x**2)", x=3.0)
     row = r.rows[0]
     assert float(row.reverse) == pytest.approx(-2 * 3 * math.cos(9), rel=1e-15)  # the buggy rule
-    assert float(row.forward) == float(row.reverse)
+    assert scalar(row.forward) == float(row.reverse)
     assert abs(float(row.fd.estimate) - 2 * 3 * math.cos(9)) < 1e-8  # the truth
     assert not r.passed
     assert row.reasons == {0: ["finite difference"]}
@@ -258,7 +259,7 @@ def test_nan_gradient_with_a_finite_value_fails() -> None:
 
 def test_equal_infinities_agree_and_an_undefined_finite_difference_does_not_vote() -> None:
     r = check("sqrt(x)", "0.5/sqrt(x)", x=0.0)  # sqrt'(0) = +inf by convention
-    assert float(r.rows[0].reverse) == math.inf and float(r.rows[0].manual) == math.inf
+    assert float(r.rows[0].reverse) == math.inf and scalar(r.rows[0].manual) == math.inf
     assert np.isnan(r.rows[0].fd.estimate)
     assert r.passed and statuses(r) == [OK]
 
@@ -308,8 +309,8 @@ def test_notebook_manual_derivation_with_intermediates() -> None:
     p = 1 / (1 + math.exp(-6.7))
     rows = {row.name: row for row in r.rows}
     assert set(rows) == {"w", "b"}
-    assert float(rows["w"].manual) == pytest.approx(p * 6.7, rel=1e-12)  # (p - y) x at y = 0
-    assert float(rows["b"].manual) == pytest.approx(p, rel=1e-12)
+    assert scalar(rows["w"].manual) == pytest.approx(p * 6.7, rel=1e-12)  # (p - y) x at y = 0
+    assert scalar(rows["b"].manual) == pytest.approx(p, rel=1e-12)
     assert round(float(rows["w"].reverse), 4) == 6.6918 and round(float(rows["b"].reverse), 4) == 0.9988
 
 

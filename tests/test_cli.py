@@ -474,7 +474,10 @@ def test_error_classes(args: list[str], kind: str, column: int | None) -> None:
 
 
 def test_errors_with_json_keep_stdout_empty() -> None:
-    user_error("grad", "sin(", "--json")
+    result = run("grad", "sin(", "--json")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "syntax error" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -551,7 +554,11 @@ def test_force_color_and_no_color() -> None:
     forced = run("grad", "x", "x=1", "y=2", env={"FORCE_COLOR": "1"})
     assert ANSI.search(forced.stdout) and ANSI.search(forced.stderr)
     assert BOX & set(forced.stdout)
-    for env, extra in (({"FORCE_COLOR": "1", "NO_COLOR": "1"}, []), ({"FORCE_COLOR": "1"}, ["--no-color"])):
+    cases: list[tuple[dict[str, str | None], list[str]]] = [
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, []),
+        ({"FORCE_COLOR": "1"}, ["--no-color"]),
+    ]
+    for env, extra in cases:
         result = run("grad", "x", "x=1", "y=2", *extra, env=env)
         assert result.exit_code == 0
         assert not ANSI.search(result.stdout) and not ANSI.search(result.stderr)

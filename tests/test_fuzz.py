@@ -18,6 +18,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from badinput import PYTHON_WARNING, TRACEBACK, Outcome, run_inprocess
@@ -40,7 +41,7 @@ fuzz_settings = settings(
     ],
 )
 
-pytestmark = pytest.mark.fuzz if LONG_RUN else []
+pytestmark: Any = pytest.mark.fuzz if LONG_RUN else []
 
 PUBLIC = [p for p in PRIMITIVES.values() if p.public and p.symbol is None]
 NAMES = ["x", "y", "w", "b", "t"]

@@ -117,3 +117,18 @@ def test_vector_literal_depth_names_its_variable(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(LimitError, match="dimensions") as info:
         parse_binding("x=[[[1]]]")
     assert "GRADCLI_MAX_ARRAY_DIMS" in str(info.value)
+
+
+def test_limit_messages_say_what_and_how_much(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradcli import evaluate
+    from gradcli.errors import LimitError
+
+    with pytest.raises(LimitError, match="array size limit"):
+        evaluate("linspace(0, 1, 1e12)")
+    monkeypatch.setattr(limits.LIMITS, "max_program_chars", 10)
+    with pytest.raises(LimitError, match="17 characters long; the limit is 10"):
+        evaluate("1 + 2 + 3 + 4 + 5")
+    monkeypatch.setattr(limits.LIMITS, "max_program_chars", 1000)
+    monkeypatch.setattr(limits.LIMITS, "max_array_elements", 100)
+    with pytest.raises(LimitError, match=r"shape \(20, 20\) \(400 elements, limit 100\)"):
+        evaluate("x + y", x=[1.0] * 20, y=[[1.0]] * 20)

@@ -47,8 +47,10 @@ def test_arrays_full_summarised_and_constant() -> None:
     short = np.arange(SUMMARY_THRESHOLD, dtype=float)
     assert value_text(short, 5) == "[" + ", ".join(str(i) for i in range(SUMMARY_THRESHOLD)) + "]"
     long = np.arange(SUMMARY_THRESHOLD + 1, dtype=float)
-    assert value_text(long, 5) == f"({SUMMARY_THRESHOLD + 1},) [0, 1, 2, ..., {SUMMARY_THRESHOLD - 2}, " \
+    assert (
+        value_text(long, 5) == f"({SUMMARY_THRESHOLD + 1},) [0, 1, 2, ..., {SUMMARY_THRESHOLD - 2}, "
         f"{SUMMARY_THRESHOLD - 1}, {SUMMARY_THRESHOLD}]"
+    )
     assert value_text(long, 5, shape=False).startswith("[0, 1, 2, ...")
     assert value_text(np.full(3, 0.5), 5) == "(3,) all 0.5"
     assert value_text(np.full(3, 0.5), 5, shape=False) == "all 0.5"

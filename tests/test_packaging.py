@@ -149,3 +149,30 @@ def test_top_level_grammar_is_the_package_grammar() -> None:
     top = ROOT / "grammar" / "gradcli.lark"
     assert top.is_symlink() and top.resolve() == grammar_path().resolve()
     assert top.read_text(encoding="utf-8") == grammar_path().read_text(encoding="utf-8")
+
+
+def test_make_check_runs_what_ci_runs() -> None:
+    """The Makefile's check target and .ci/run run the same commands (CI also installs first)."""
+    import re
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets: dict[str, list[str]] = {}
+    current = ""
+    for line in makefile.splitlines():
+        if m := re.match(r"^([a-z-]+):(.*)$", line):
+            current = m.group(1)
+            targets[current] = [f"@{t}" for t in m.group(2).split()]
+        elif line.startswith("\t") and current:
+            targets[current].append(line.strip())
+
+    def expand(name: str) -> list[str]:
+        return [c for item in targets[name] for c in (expand(item[1:]) if item.startswith("@") else [item])]
+
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    ci_checks = [c.split("&& ", 1)[1] if c.startswith("pip install -e") else c for c in ci]
+    start = ci_checks.index("pytest")
+    assert expand("check") == ci_checks[start:]

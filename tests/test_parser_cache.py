@@ -89,7 +89,7 @@ def test_spans_and_errors_from_a_loaded_parser(cache_home: Path, monkeypatch: py
     make()
     fresh_memo(monkeypatch)
     loaded = make()
-    program = loaded.parse("(x +\n  sin(y))")
+    program: Any = loaded.parse("(x +\n  sin(y))")  # the AST builder's statements, not a Tree
     call = program[0].expr
     assert (call.args[1].span.line, call.args[1].span.column) == (2, 3)
     from lark.exceptions import UnexpectedInput
@@ -279,8 +279,8 @@ def test_concurrent_starts_with_an_empty_cache(tmp_path: Path) -> None:
         "pc.Lark = L\n"
         "print(p.parse('sin(x)').statements[0].expr.func)"
     )
-    proc = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
-    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "sin", "")
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "sin", "")
 
 
 def test_cli_parser_comes_from_the_cache(tmp_path: Path) -> None:

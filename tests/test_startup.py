@@ -123,10 +123,17 @@ def _kind(annotation: Any) -> str:
 
 
 def _typer_internals() -> tuple[Any, Any]:
-    """Typer's private conversion machinery (typer._click, typer._coercion: Typer 0.29), which
-    gradcli/coercion.py replaces; the tests that need it skip with a Typer without it."""
-    exceptions = pytest.importorskip("typer._click.exceptions")
-    coercion_module = pytest.importorskip("typer._coercion")
+    """Typer's private conversion machinery (typer._click, typer._coercion: Typer >= 0.29, the
+    range the test extra pins), which gradcli/cli/coercion.py replaces. When a Typer release
+    moves it, these tests fail, loudly: the fast path would be silently off (slower start-up)."""
+    import importlib
+
+    try:
+        exceptions = importlib.import_module("typer._click.exceptions")
+        coercion_module = importlib.import_module("typer._coercion")
+    except ImportError as exc:  # pragma: no cover - only with a Typer that moved its internals
+        pytest.fail(f"Typer {typer.__version__} has no {exc.name}: update gradcli/cli/coercion.py")
+    assert coercion.FAST, "gradcli/cli/coercion.py did not find Typer's converter"
     return exceptions.BadParameter, coercion_module.build_runtime_param
 
 
@@ -139,7 +146,7 @@ def _typer_way(param: Any, ctx: Any, value: Any) -> Any:
 
 
 def _params() -> list[tuple[str, Any, Any]]:
-    group = typer.main.get_command(app)
+    group: Any = typer.main.get_command(app)
     out = []
     for name, command in [("(root)", group), *group.commands.items()]:
         ctx = command.context_class(command, info_name=name)
@@ -171,7 +178,7 @@ def test_fast_conversion_matches_typer(label: str, param: Any, ctx: Any) -> None
 
 def test_install_covers_every_parameter_of_every_command() -> None:
     _typer_internals()
-    group = typer.main.get_command(app)
+    group: Any = typer.main.get_command(app)
     for name, command in [("(root)", group), *group.commands.items()]:
         ctx = command.context_class(command, info_name=name)
         params = [p for p in command.get_params(ctx) if hasattr(p, "type_descriptor")]

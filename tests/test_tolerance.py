@@ -62,7 +62,7 @@ def test_check_and_mode_both_judge_a_cancellation_alike(
     program: str, point: dict[str, float], exact: float | None
 ) -> None:
     both = grad_both(Compiled(program), point)
-    reverse, forward = both.reverse.gradient["x"], both.forward.gradient["x"]
+    reverse, forward = float(both.reverse.gradient["x"]), float(both.forward.gradient["x"])
     assert reverse != forward  # a real rounding difference, not two identical numbers
     if exact is not None:
         assert abs(reverse - exact) < 1e-16 and abs(forward - exact) < 1e-16

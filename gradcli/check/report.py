@@ -68,8 +68,6 @@ class Located:
         return self.result.name or self.result.program
 
 
-
-
 # --------------------------------------------------------------------------
 # One check, in full.
 
@@ -116,8 +114,6 @@ def check_renderables(console: Console, result: CheckResult, precision: int = 10
             )
         )
     return out
-
-
 
 
 def _excused(result: CheckResult) -> str:

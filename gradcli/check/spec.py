@@ -429,7 +429,9 @@ def _has_bool(raw: Any) -> bool:
     return False
 
 
-def load(path: str, *, rtol: float | None = None, atol: float | None = None) -> tuple[list[SpecCheck], list[Prepared]]:
+def load(
+    path: str, *, rtol: float | None = None, atol: float | None = None
+) -> tuple[list[SpecCheck], list[Prepared]]:
     """Read, validate and prepare every check of a spec file (SpecError, exit 2, when invalid).
 
     `rtol`, `atol` (the command line's) apply to the checks that set none of their own."""

@@ -430,8 +430,16 @@ def _exact_routes(prep: Prepared, notes: list[str]) -> tuple[dict[str, Array], d
         return rev, None
 
 
-def _input_row(prep: Prepared, name: str, rev: Mapping[str, Array], fwd: Mapping[str, Array] | None,
-               excuses: Sequence[Excuse], rtol: float, atol: float, notes: list[str]) -> Row:
+def _input_row(
+    prep: Prepared,
+    name: str,
+    rev: Mapping[str, Array],
+    fwd: Mapping[str, Array] | None,
+    excuses: Sequence[Excuse],
+    rtol: float,
+    atol: float,
+    notes: list[str],
+) -> Row:
     """Every route for one input, judged; notes on finite differences go to `notes`."""
     fd = finite_diff.gradient(prep.compiled.graph, prep.vals, name)
     if fd.note:
@@ -520,12 +528,27 @@ def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol
     nan_any = np.isnan(tally.rel) | tally.nan
     rel = np.where(nan_any, np.nan, tally.rel)
     absd = np.where(nan_any, np.nan, tally.abs)
-    return Row(name, tuple(rev.shape), rev, routes.forward, fd, routes.manual, routes.formula, routes.expected,
-               status, tally.reasons, rel, absd, scale, vague)
+    return Row(
+        name,
+        tuple(rev.shape),
+        rev,
+        routes.forward,
+        fd,
+        routes.manual,
+        routes.formula,
+        routes.expected,
+        status,
+        tally.reasons,
+        rel,
+        absd,
+        scale,
+        vague,
+    )
 
 
-def _fd_vote(rev: np.ndarray, fd: finite_diff.FDResult, scale: float, rtol: float,
-             atol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fd_vote(
+    rev: np.ndarray, fd: finite_diff.FDResult, scale: float, rtol: float, atol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where the finite difference votes (usable), is too uncertain to (vague), and disagrees."""
     usable = fd.computed & np.isfinite(fd.estimate)
     with np.errstate(all="ignore"):
@@ -599,17 +622,11 @@ def _project(
     return np.asarray(fit(full, shape), dtype=float).reshape(shape) > 0
 
 
-
-
-
-
 # --------------------------------------------------------------------------
 # Messages with the numbers (JUnit, github annotations, JSON).
 
 MAX_MESSAGES = 5
 DIGITS = 10  # significant digits of the numbers in messages
-
-
 
 
 def element_label(name: str, shape: tuple[int, ...], j: int) -> str:
@@ -624,7 +641,9 @@ def failure_messages(result: CheckResult) -> list[str]:
     if result.value_status == NAN:
         out.append("the value is NaN" + (f": {result.value_note}" if result.value_note else ""))
     elif result.value_status == FAIL:
-        value, expected = (value_text(v, DIGITS, one_line=True) for v in (result.value, result.expected_value))
+        value, expected = (
+            value_text(v, DIGITS, one_line=True) for v in (result.value, result.expected_value)
+        )
         out.append(f"value {value} but expected {expected}")
     for row in result.rows:
         bad = row.failing()
@@ -669,5 +688,3 @@ def _element_message(row: Row, j: int) -> str:
         f"{where}: {' and '.join(parts)}, but reverse mode gives {number_text(ref, DIGITS)} "
         f"(relative difference {rel:.2g}, absolute {absd:.2g})"
     )
-
-

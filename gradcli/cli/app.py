@@ -74,8 +74,13 @@ app = typer.Typer(
     "Bindings are NAME=VALUE words after the program: x=3, x=-1.5, x=pi/4, x=[1,2,3],\n"
     "x=linspace(0,1,5), x=arange(0,1,0.25), x=@values.npy, x=@values.txt (quote the ones\n"
     "with brackets or parentheses for the shell).\n\n"
-    + usual_exits(EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OUTPUT,
-                  code_1="a check failed: --mode both disagreement, NaN/inf with --strict, check"),
+    + usual_exits(
+        EXIT_OK,
+        EXIT_BAD_INPUT,
+        EXIT_INTERNAL,
+        EXIT_OUTPUT,
+        code_1="a check failed: --mode both disagreement, NaN/inf with --strict, check",
+    ),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

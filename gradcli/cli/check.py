@@ -114,8 +114,15 @@ def check(
 Places = list[tuple[str | None, int | None]]
 
 
-def _from_spec(spec: str, program: str | None, bindings: list[str] | None, manual: list[str] | None,
-               wrt: list[str] | None, rtol: float | None, atol: float | None) -> tuple[list[Prepared], Places]:
+def _from_spec(
+    spec: str,
+    program: str | None,
+    bindings: list[str] | None,
+    manual: list[str] | None,
+    wrt: list[str] | None,
+    rtol: float | None,
+    atol: float | None,
+) -> tuple[list[Prepared], Places]:
     from gradcli.check.spec import load
     from gradcli.check.verdict import CheckUsageError
 
@@ -128,9 +135,14 @@ def _from_spec(spec: str, program: str | None, bindings: list[str] | None, manua
     return prepared, [(spec, c.line) for c in checks]
 
 
-def _from_command_line(program: str | None, bindings: list[str] | None, manual: list[str] | None,
-                       wrt: list[str] | None, rtol: float | None,
-                       atol: float | None) -> tuple[list[Prepared], Places]:
+def _from_command_line(
+    program: str | None,
+    bindings: list[str] | None,
+    manual: list[str] | None,
+    wrt: list[str] | None,
+    rtol: float | None,
+    atol: float | None,
+) -> tuple[list[Prepared], Places]:
     from gradcli.check.verdict import CheckSpec, CheckUsageError, parse_manual, prepare
     from gradcli.cli.grad import load
 
@@ -155,7 +167,9 @@ def _check_junit_path(junit: str | None) -> None:
         raise OutputError(f"cannot write the JUnit report {junit}: its directory does not exist")
 
 
-def report(located: Sequence[Located], style: Style, *, single: bool, github: bool, junit: str | None) -> None:
+def report(
+    located: Sequence[Located], style: Style, *, single: bool, github: bool, junit: str | None
+) -> None:
     """stdout: the table(s), or JSON Lines (nothing else), plus `::error` lines for github.
     stderr: warnings, and one 'check failed' line per problem (table and github formats).
     With `junit`, the JUnit XML report too."""

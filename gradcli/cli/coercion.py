@@ -59,6 +59,8 @@ def _fast(annotation: Any, info: Any) -> Any | None:
 
 _DECLINE = object()
 
+FAST = RuntimeParam is not None  # Typer's converter machinery is there to be replaced
+
 if RuntimeParam is not None:
     from collections.abc import Callable
     from dataclasses import dataclass

@@ -53,8 +53,15 @@ def report(out: Outcome, style: Style, *, strict: bool) -> None:
     if style.json:
         from gradcli.cli.json_output import result_object, write
 
-        obj = result_object(out.source, out.value, out.inputs, out.warnings, mode=out.mode,
-                            gradients=out.gradients, extra=out.extra)
+        obj = result_object(
+            out.source,
+            out.value,
+            out.inputs,
+            out.warnings,
+            mode=out.mode,
+            gradients=out.gradients,
+            extra=out.extra,
+        )
         for w in obj["warnings"]:
             warn(w, no_color=style.no_color)
         write(obj)
@@ -67,8 +74,13 @@ def report(out: Outcome, style: Style, *, strict: bool) -> None:
         columns = out.gradients
         if len(columns) == 1:
             columns = {"gradient": next(iter(columns.values()))}
-        result(make_console(no_color=style.no_color), out.value, out.inputs, style.precision,
-               columns if out.mode is not None else None)
+        result(
+            make_console(no_color=style.no_color),
+            out.value,
+            out.inputs,
+            style.precision,
+            columns if out.mode is not None else None,
+        )
     if strict:
         from gradcli.arrays import all_finite
 
@@ -78,8 +90,12 @@ def report(out: Outcome, style: Style, *, strict: bool) -> None:
             raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-@command("eval", exits=usual_exits(EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OUTPUT,
-                                   code_1="NaN or infinite value with --strict"))
+@command(
+    "eval",
+    exits=usual_exits(
+        EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OUTPUT, code_1="NaN or infinite value with --strict"
+    ),
+)
 def eval_(
     program: Program,
     bindings: Bindings = None,
@@ -118,8 +134,15 @@ ExplainFlag = Annotated[
 ]
 
 
-@command(exits=usual_exits(EXIT_OK, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OUTPUT,
-                           code_1="--mode both: the modes disagree; --strict: a NaN or infinite result"))
+@command(
+    exits=usual_exits(
+        EXIT_OK,
+        EXIT_BAD_INPUT,
+        EXIT_INTERNAL,
+        EXIT_OUTPUT,
+        code_1="--mode both: the modes disagree; --strict: a NaN or infinite result",
+    )
+)
 def grad(
     program: Program,
     bindings: Bindings = None,
@@ -175,20 +198,30 @@ def grad(
         show(explanation, "table", None, Style(precision=min(precision, PRECISION), no_color=no_color))
 
 
-def _gradients(compiled: Any, values: dict[str, Any], names: str | None, mode: str) -> tuple[Outcome, str | None]:
+def _gradients(
+    compiled: Any, values: dict[str, Any], names: str | None, mode: str
+) -> tuple[Outcome, str | None]:
     """The result in one mode, or in both; with both, the disagreement message (None if they agree)."""
     if mode != "both":
         result = compiled.grad(values, wrt=names, mode=mode)
-        out = Outcome(compiled.source, result.value, result.inputs, list(result.warnings), mode,
-                      {mode: result.gradient})
+        out = Outcome(
+            compiled.source, result.value, result.inputs, list(result.warnings), mode, {mode: result.gradient}
+        )
         return out, None
     from gradcli.check.both import grad_both
     from gradcli.check.tolerance import describe
 
     both = grad_both(compiled, values, names)
     r = both.reverse
-    out = Outcome(compiled.source, r.value, r.inputs, list(r.warnings), mode,
-                  {"reverse": r.gradient, "forward": both.forward.gradient}, {"agree": both.agree})
+    out = Outcome(
+        compiled.source,
+        r.value,
+        r.inputs,
+        list(r.warnings),
+        mode,
+        {"reverse": r.gradient, "forward": both.forward.gradient},
+        {"agree": both.agree},
+    )
     if both.agree:
         return out, None
     detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())

@@ -55,7 +55,9 @@ def result(
             row = [Text(c) for c in cells]
             for grads in columns.values():
                 if name in grads:
-                    row.append(Text(value_text(grads[name], precision, shape=False), style="" if plain else "cyan"))
+                    row.append(
+                        Text(value_text(grads[name], precision, shape=False), style="" if plain else "cyan")
+                    )
                 else:
                     row.append(Text(CONSTANT, style="" if plain else "dim"))
             table.add_row(*row)

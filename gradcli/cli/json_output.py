@@ -128,16 +128,18 @@ class _Explained:
         rows = []
         for r in self.keep(e.backward, "backward"):
             where = f"backward.{e.label(r.node)}"
-            rows.append({
-                "step": e.step(r.node),
-                "node": e.label(r.node),
-                "upstream": self.num(r.upstream, where),
-                "contributions": [
-                    {"from": e.label(f.local.node), "value": self.num(f.product, "contribution")}
-                    for f in r.contributions
-                ],
-                "flows": [self.flow(f, where) for f in r.flows],
-            })
+            rows.append(
+                {
+                    "step": e.step(r.node),
+                    "node": e.label(r.node),
+                    "upstream": self.num(r.upstream, where),
+                    "contributions": [
+                        {"from": e.label(f.local.node), "value": self.num(f.product, "contribution")}
+                        for f in r.contributions
+                    ],
+                    "flows": [self.flow(f, where) for f in r.flows],
+                }
+            )
         return rows
 
     def tangents(self, t: TangentTable) -> dict[str, Any]:
@@ -176,14 +178,16 @@ class _Explained:
                 }
                 for path in c.paths
             ]
-            out.append({
-                "input": c.input,
-                "total_paths": c.total_paths,
-                "listed_paths": len(c.paths),
-                "paths": paths,
-                "sum": self.num(c.path_sum, f"chains.{c.input}.sum"),
-                "gradient": self.num(c.gradient, f"chains.{c.input}.gradient"),
-            })
+            out.append(
+                {
+                    "input": c.input,
+                    "total_paths": c.total_paths,
+                    "listed_paths": len(c.paths),
+                    "paths": paths,
+                    "sum": self.num(c.path_sum, f"chains.{c.input}.sum"),
+                    "gradient": self.num(c.gradient, f"chains.{c.input}.gradient"),
+                }
+            )
         return out
 
 
@@ -228,16 +232,18 @@ def check_object(loc: Located) -> dict[str, Any]:
     obj["value"] = to_json(r.value, "value", nulls)
     if r.expected_value is not None:
         obj["expected_value"] = to_json(r.expected_value, "expected_value", nulls)
-    obj.update({
-        "passed": r.passed,
-        "verdict": r.verdict,
-        "gradients": {row.name: _check_row(row, nulls) for row in r.rows},
-        "kinks": [ex.describe() for ex in r.excuses if ex.kind == KINK],
-        "notes": [ex.describe() for ex in r.excuses if ex.kind != KINK] + list(r.notes),
-        "failures": list(r.failures),
-        "tolerances": {"rtol": r.rtol, "atol": r.atol},
-        "warnings": [*r.warnings, *nulls],
-    })
+    obj.update(
+        {
+            "passed": r.passed,
+            "verdict": r.verdict,
+            "gradients": {row.name: _check_row(row, nulls) for row in r.rows},
+            "kinks": [ex.describe() for ex in r.excuses if ex.kind == KINK],
+            "notes": [ex.describe() for ex in r.excuses if ex.kind != KINK] + list(r.notes),
+            "failures": list(r.failures),
+            "tolerances": {"rtol": r.rtol, "atol": r.atol},
+            "warnings": [*r.warnings, *nulls],
+        }
+    )
     return obj
 
 

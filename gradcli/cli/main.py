@@ -25,7 +25,10 @@ def app_for(args: Sequence[str]) -> typer.Typer:
 
     if args:
         for info in app.registered_commands:
-            if info.callback is not None and (info.name or get_command_name(info.callback.__name__)) == args[0]:
+            if (
+                info.callback is not None
+                and (info.name or get_command_name(info.callback.__name__)) == args[0]
+            ):
                 single = copy.copy(app)
                 single.registered_commands = [info]
                 return single

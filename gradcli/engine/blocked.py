@@ -242,8 +242,14 @@ class _BackwardBlock:
     """The second sweep over one block: recompute the values the rules read, back-propagate
     the reductions' adjoints through the block's array ops into the gradient's slice."""
 
-    def __init__(self, run: _Run, need: list[bool], keep: set[int], seeds: list[tuple[int, Array]],
-                 grads: dict[str, Array]) -> None:
+    def __init__(
+        self,
+        run: _Run,
+        need: list[bool],
+        keep: set[int],
+        seeds: list[tuple[int, Array]],
+        grads: dict[str, Array],
+    ) -> None:
         self.run, self.need, self.keep, self.seeds, self.grads = run, need, keep, seeds, grads
         self.backward_ops = [i for i in reversed(run.p.array_ops) if need[i]]
 
@@ -265,7 +271,9 @@ class _BackwardBlock:
                     if self.need[a]:
                         inside = cls[a] == ARRAY
                         shape = (hi - lo,) if inside else np.shape(run.vals[a])
-                        accumulate(badj if inside else outside, a, contribution(op, k, g, args, out, n, shape))
+                        accumulate(
+                            badj if inside else outside, a, contribution(op, k, g, args, out, n, shape)
+                        )
 
             for r, g in self.seeds:
                 sweep(r, g, run.vals[r], run.p.size)
@@ -351,7 +359,9 @@ def _forward_array_input(run: _Run, name: str) -> Array:
         with np.errstate(all="ignore"):
             S = (hi - lo,)
             seeds = {seed_op: Tangent(True, np.float64(1.0))}
-            tangents = Pass(graph, run.block_list(lo, hi), run.counts, seeds, S, S).run_all(keep=False, order=order)
+            tangents = Pass(graph, run.block_list(lo, hi), run.counts, seeds, S, S).run_all(
+                keep=False, order=order
+            )
             t = tangents[graph.output]
         if t is not None:
             grad[lo:hi] = np.broadcast_to(t.arr, S)
@@ -376,7 +386,9 @@ def _forward_scalars(run: _Run, scalars: list[str]) -> dict[str, Array]:
     def block(b: Block) -> list[Tangent | None]:
         lo, hi = b
         with np.errstate(all="ignore"):
-            tan = Pass(graph, run.block_list(lo, hi), run.counts, known, (), D).run_all(keep=False, order=order)
+            tan = Pass(graph, run.block_list(lo, hi), run.counts, known, (), D).run_all(
+                keep=False, order=order
+            )
         return [tan[r] for r in p.reduce_ops]
 
     parts = _map(block, _blocks(p.size))

@@ -268,8 +268,6 @@ def tangents(
         return None
 
 
-
-
 def _work(vals: Sequence[Array], directions: int) -> int:
     return directions * sum(math.prod(np.shape(v)) for v in vals)
 

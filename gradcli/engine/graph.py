@@ -142,11 +142,13 @@ class _Builder:
         if stmt.target is None and not is_last:
             # Only the last statement is the output: an unassigned expression before it would
             # be silently lost (often a formula continued on the next line).
-            self.fail(ProgramError(
-                "the value of this expression is not used: only the last statement is the output",
-                span=stmt.span,
-                hint="assign it (name = ...) or, to continue a formula on the next line, wrap it in parentheses",
-            ))
+            self.fail(
+                ProgramError(
+                    "the value of this expression is not used: only the last statement is the output",
+                    span=stmt.span,
+                    hint="assign it (name = ...) or, to continue a formula on the next line, wrap it in parentheses",
+                )
+            )
         self.result = self.expression(stmt)
         if stmt.target is not None:
             self.assign(stmt)
@@ -171,8 +173,13 @@ class _Builder:
                 del done[len(done) - count :]
                 done.append(self.apply(node, args))
             if len(self.ops) > LIMITS.max_nodes:
-                self.fail(exceeded("max_nodes", f"the program has more than {LIMITS.max_nodes:,} operations",
-                                   span=stmt.span))
+                self.fail(
+                    exceeded(
+                        "max_nodes",
+                        f"the program has more than {LIMITS.max_nodes:,} operations",
+                        span=stmt.span,
+                    )
+                )
         (result,) = done
         return result
 
@@ -184,11 +191,13 @@ class _Builder:
         prim = PRIMITIVES[node.func] if isinstance(node, Call) else VECTOR
         dep = any(self.ops[a].depends_on_input for a in args)
         if prim.kind == "constant" and dep:
-            self.fail(ProgramError(
-                f"{prim.name}() takes constant arguments only, not inputs",
-                span=node.span,
-                hint="build the array in a binding: x=linspace(0, 1, 5)",
-            ))
+            self.fail(
+                ProgramError(
+                    f"{prim.name}() takes constant arguments only, not inputs",
+                    span=node.span,
+                    hint="build the array in a binding: x=linspace(0, 1, 5)",
+                )
+            )
         return self.add(Op(prim, args, node, depends_on_input=dep))
 
     def leaf(self, node: Name) -> int:
@@ -201,8 +210,11 @@ class _Builder:
             return self.constants[name]
         prim = lookup(name)
         if prim is not None and prim.public:
-            self.fail(UnknownNameError(f"'{name}' is a function, not a value", span=node.span,
-                                       hint=f"call it: {name}(...)"))
+            self.fail(
+                UnknownNameError(
+                    f"'{name}' is a function, not a value", span=node.span, hint=f"call it: {name}(...)"
+                )
+            )
         if name not in self.inputs:
             self.inputs[name] = self.add(Op(None, (), node, input=name, depends_on_input=True))
             self.input_spans[name] = node.span
@@ -214,12 +226,22 @@ class _Builder:
         span = stmt.target_span
         if target in self.assigned:
             first = self.assigned_at[target].line
-            self.fail(ProgramError(f"'{target}' is assigned twice (first on line {first})", span=span,
-                                   hint="each name is assigned once; pick a new name"))
+            self.fail(
+                ProgramError(
+                    f"'{target}' is assigned twice (first on line {first})",
+                    span=span,
+                    hint="each name is assigned once; pick a new name",
+                )
+            )
         if target in self.inputs:
             used = self.input_spans[target].line
-            self.fail(ProgramError(f"'{target}' is an input (used on line {used}) and cannot be assigned",
-                                   span=span, hint="assign before use, or pick another name"))
+            self.fail(
+                ProgramError(
+                    f"'{target}' is an input (used on line {used}) and cannot be assigned",
+                    span=span,
+                    hint="assign before use, or pick another name",
+                )
+            )
         if target in CONSTANTS or lookup(target) is not None:
             what = "constant" if target in CONSTANTS else "function"
             self.fail(ProgramError(f"'{target}' is a built-in {what} and cannot be assigned", span=span))

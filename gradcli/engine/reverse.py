@@ -25,8 +25,9 @@ from gradcli.engine.values import fit
 Trace = Callable[[int, int, Array, Array], None]
 
 
-def contribution(op: Op, k: int, g: Array, args: Sequence[Array], out: Array, n: int,
-                 shape: tuple[int, ...]) -> Array:
+def contribution(
+    op: Op, k: int, g: Array, args: Sequence[Array], out: Array, n: int, shape: tuple[int, ...]
+) -> Array:
     """What op's adjoint `g` sends to its argument `k`, whose value has shape `shape`: the
     vector-Jacobian product of the primitive table's rule, summed back over the axes that
     broadcasting added (an item of a vector literal gets its slice of `g`)."""

@@ -98,7 +98,8 @@ class _Build(Transformer[Token, Any]):
         return Call("neg", (x,), _join(_span(op), x.span))
 
     def pos(self, c: list[Any]) -> Node:
-        return c[1]  # unary plus is the identity
+        operand: Node = c[1]  # unary plus is the identity
+        return operand
 
     def paren(self, c: list[Any]) -> Node:
         # The node keeps its parentheses in its span, so that an enclosing operator's

@@ -25,6 +25,7 @@ from gradcli.primitives import CONSTANTS, PRIMITIVES
 
 Array = Any
 
+
 def literal(value: float) -> Node:
     """A literal for `value`: whole numbers without '.0', others in shortest round-trip form."""
     if value < 0:

@@ -51,6 +51,7 @@ def plain_boxes(console: Console) -> bool:
     """True when tables should be drawn without box characters (not a terminal / no colour)."""
     return console.no_color or not console.is_terminal
 
+
 def make_table(
     console: Console, headers: Sequence[str], *, right: Sequence[bool] = (), styles: Sequence[str] = ()
 ) -> Table:
