@@ -27,8 +27,8 @@ import numpy as np
 from benchmarks.measure import median, rel_err, time_calls
 
 PROGRAM = "mean(sin(x**2))"
-MODES = ("reverse", "forward")
-KINDS = (*MODES, "numpy_inplace", "numpy_naive")
+EVALUATORS = ("reverse", "forward")
+KINDS = (*EVALUATORS, "numpy_inplace", "numpy_naive")
 
 
 def make_x(n: int) -> np.ndarray:

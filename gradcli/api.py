@@ -19,7 +19,7 @@ from gradcli.lang.parser import parse
 
 Array = Any
 Mode = Literal["reverse", "forward"]
-MODES: tuple[str, ...] = ("reverse", "forward")
+EVALUATORS: tuple[str, ...] = ("reverse", "forward")  # the modes of Compiled.grad
 
 
 @dataclass
@@ -115,7 +115,7 @@ class Compiled:
     def grad(
         self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None, mode: str = "reverse"
     ) -> GradResult:
-        if mode not in MODES:
+        if mode not in EVALUATORS:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
         names = self._check_wrt(wrt)
         inputs, warnings = bind(self.graph, bindings)

@@ -26,7 +26,7 @@ from gradcli.check import tolerance
 from gradcli.cli.json_output import explanation_object
 from gradcli.cli.main import app
 from gradcli.explain.model import Explanation, explain
-from gradcli.explain.render import MAX_ROWS, export, markdown, table_text
+from gradcli.explain.render import DEFAULT_MAX_ROWS, export, markdown, table_text
 from gradcli.lang.printer import rule_text
 from gradcli.output.jsondata import dumps
 
@@ -699,5 +699,5 @@ def test_readme_example_is_what_the_command_prints() -> None:
     assert printed == TUTORIAL_TABLES
 
 
-def as_json(e: Explanation, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
+def as_json(e: Explanation, *, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     return explanation_object(e, max_rows=max_rows)

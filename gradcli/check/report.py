@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
 
-MAX_ROWS = 10  # element rows shown per input before the rest is summarised
+ELEMENT_ROWS = 10  # element rows shown per input before the rest is summarised
 
 VERDICT_TEXT = {
     OK: "ok",
@@ -180,11 +180,11 @@ def gradient_table(console: Console, result: CheckResult, precision: int = 10) -
 def pick_elements(row: Row) -> tuple[list[int], np.ndarray]:
     """Element rows to show: all of a small input; of a big one, the worst (failures first)."""
     n = row.status.size
-    if n <= MAX_ROWS:
+    if n <= ELEMENT_ROWS:
         return list(range(n)), np.zeros(0, dtype=np.intp)
     rel = np.nan_to_num(row.rel.ravel(), nan=np.inf)
     order = np.lexsort((np.arange(n), -rel, row.status.ravel()))  # worst verdict, then largest Δ
-    return sorted(int(j) for j in order[:MAX_ROWS]), order[MAX_ROWS:]
+    return sorted(int(j) for j in order[:ELEMENT_ROWS]), order[ELEMENT_ROWS:]
 
 
 def rest_summary(row: Row, rest: np.ndarray) -> str:

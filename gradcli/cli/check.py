@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
@@ -95,10 +96,8 @@ def check(
     from gradcli.check.verdict import verdict
 
     style = Style(json_out or fmt == "json", precision, no_color)
-    if spec is not None:
-        prepared, places = _from_spec(spec, program, bindings, manual, wrt, rtol, atol)
-    else:
-        prepared, places = _from_command_line(program, bindings, manual, wrt, rtol, atol)
+    asked = Asked(program, bindings or [], manual or [], wrt or [], rtol, atol)
+    prepared, places = _from_spec(spec, asked) if spec is not None else _from_command_line(asked)
     _check_junit_path(junit)
     located = []
     for prep, (file, line) in zip(prepared, places, strict=True):
@@ -114,46 +113,44 @@ def check(
 Places = list[tuple[str | None, int | None]]
 
 
-def _from_spec(
-    spec: str,
-    program: str | None,
-    bindings: list[str] | None,
-    manual: list[str] | None,
-    wrt: list[str] | None,
-    rtol: float | None,
-    atol: float | None,
-) -> tuple[list[Prepared], Places]:
+@dataclass(frozen=True)
+class Asked:
+    """What the command line asked to check (besides --spec)."""
+
+    program: str | None
+    bindings: list[str]
+    manual: list[str]
+    wrt: list[str]
+    rtol: float | None
+    atol: float | None
+
+
+def _from_spec(spec: str, asked: Asked) -> tuple[list[Prepared], Places]:
     from gradcli.check.spec import load
     from gradcli.check.verdict import CheckUsageError
 
-    if program is not None or bindings or manual or wrt:
+    if asked.program is not None or asked.bindings or asked.manual or asked.wrt:
         raise CheckUsageError(
             "--spec runs the checks of a file: give no PROGRAM, bindings, --manual or --wrt",
             hint="gradcli check --spec checks.toml, or gradcli check PROGRAM NAME=VALUE ...",
         )
-    checks, prepared = load(spec, rtol=rtol, atol=atol)
+    checks, prepared = load(spec, rtol=asked.rtol, atol=asked.atol)
     return prepared, [(spec, c.line) for c in checks]
 
 
-def _from_command_line(
-    program: str | None,
-    bindings: list[str] | None,
-    manual: list[str] | None,
-    wrt: list[str] | None,
-    rtol: float | None,
-    atol: float | None,
-) -> tuple[list[Prepared], Places]:
+def _from_command_line(asked: Asked) -> tuple[list[Prepared], Places]:
     from gradcli.check.verdict import CheckSpec, CheckUsageError, parse_manual, prepare
     from gradcli.cli.grad import load
 
-    if program is None:
+    if asked.program is None:
         raise CheckUsageError(
             "nothing to check: give a PROGRAM and its values, or --spec FILE",
             hint="gradcli check 'sin(x**2)' x=3 --manual '2*x*cos(x**2)', or gradcli check --spec checks.toml",
         )
-    source, values = load(program, bindings)
-    formulas = [parse_manual(m) for m in manual or []]
-    one = CheckSpec(source, values, ",".join(wrt) if wrt else None, formulas, rtol=rtol, atol=atol)
+    source, values = load(asked.program, asked.bindings)
+    formulas = [parse_manual(m) for m in asked.manual]
+    wrt = ",".join(asked.wrt) if asked.wrt else None
+    one = CheckSpec(source, values, wrt, formulas, rtol=asked.rtol, atol=asked.atol)
     return [prepare(one)], [(None, None)]
 
 

@@ -33,7 +33,7 @@ def show(explanation: Any, fmt: str, export: str | None, style: Style, max_rows:
     """The explanation on stdout as tables, markdown or JSON; and, with `export`, to a file."""
     from gradcli.explain import render
 
-    rows = render.MAX_ROWS if max_rows is None else max_rows
+    rows = render.DEFAULT_MAX_ROWS if max_rows is None else max_rows
     if fmt == "json":
         from gradcli.cli.json_output import explanation_object, write
 

@@ -179,9 +179,9 @@ def grad(
     explanation = _explain(source, values, names, mode) if explain_ else None
     if explanation is not None and json_out:
         from gradcli.cli.json_output import explanation_object
-        from gradcli.explain.render import MAX_ROWS
+        from gradcli.explain.render import DEFAULT_MAX_ROWS
 
-        out.extra["explain"] = explanation_object(explanation, max_rows=MAX_ROWS)
+        out.extra["explain"] = explanation_object(explanation, max_rows=DEFAULT_MAX_ROWS)
     report(out, style, strict=strict)
     if disagreement is not None:
         fail(disagreement, no_color=no_color, label="check failed")

@@ -41,7 +41,7 @@ Array = Any
 LABEL_CHARS = 24  # unnamed nodes with longer source text are called `#step`
 SOURCE_CHARS = 200  # source text quoted at most (the output's, in a note)
 OUTPUT_NAMES = ("L", "f", "out", "output")  # what to call an unnamed output (first unused)
-MODES = ("reverse", "forward", "both")
+EXPLAIN_MODES = ("reverse", "forward", "both")
 UNIT_VECTOR_ELEMENTS = 10_000  # larger vector literals show their item's local derivative as 1
 MAX_PATH_COUNT = 10**18  # path counts saturate here (they can grow like 2**depth)
 
@@ -195,7 +195,7 @@ def explain(
     """The explanation of `grad(program, bindings, wrt=, mode=)`."""
     from gradcli.errors import BindingError
 
-    if mode not in MODES:
+    if mode not in EXPLAIN_MODES:
         raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse', 'forward' or 'both'")
     compiled = Compiled(program)
     results: dict[str, GradResult] = {}

@@ -37,7 +37,7 @@ Array = Any
 Kind = Literal["text", "code", "num"]
 
 PRECISION = 5
-MAX_ROWS = 60
+DEFAULT_MAX_ROWS = 60  # nodes per table unless --max-rows says otherwise
 MAX_FACTORS = 12  # longer paths show their first and last factors
 MAX_CONTRIBUTIONS = 6  # lines of a sum of contributions before "… more"
 EXPORT_WIDTH = 100
@@ -346,7 +346,9 @@ def _folds(chains: Sequence[Chain]) -> dict[str, str]:
     return folds
 
 
-def sections(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> list[Section]:
+def sections(
+    e: Explanation, *, precision: int = PRECISION, max_rows: int = DEFAULT_MAX_ROWS
+) -> list[Section]:
     out = [_elide(_forward_section(e, precision), max_rows, "nodes")]
     if e.mode in ("reverse", "both"):
         out.append(_elide(_backward_section(e, precision), max_rows, "nodes"))
@@ -360,7 +362,7 @@ def sections(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_
 
 
 def renderables(
-    e: Explanation, console: Console, *, precision: int = PRECISION, max_rows: int = MAX_ROWS
+    e: Explanation, console: Console, *, precision: int = PRECISION, max_rows: int = DEFAULT_MAX_ROWS
 ) -> list[RenderableType]:
     from rich.table import Table
     from rich.text import Text
@@ -403,7 +405,7 @@ def renderables(
 
 
 def print_tables(
-    e: Explanation, console: Console, *, precision: int = PRECISION, max_rows: int = MAX_ROWS
+    e: Explanation, console: Console, *, precision: int = PRECISION, max_rows: int = DEFAULT_MAX_ROWS
 ) -> None:
     """Print the tables; without trailing spaces when not on a terminal."""
     from rich.console import Group
@@ -414,7 +416,7 @@ def print_tables(
 
 
 def table_text(
-    e: Explanation, *, width: int = 100, precision: int = PRECISION, max_rows: int = MAX_ROWS
+    e: Explanation, *, width: int = 100, precision: int = PRECISION, max_rows: int = DEFAULT_MAX_ROWS
 ) -> str:
     """The tables as plain text (no colour, no boxes) at a fixed width: for tests and --export .txt."""
     import io
@@ -449,7 +451,7 @@ def _md_cell(text: str, kind: Kind) -> str:
     return "<br>".join(part.replace("|", "\\|") for part in parts)
 
 
-def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> str:
+def markdown(e: Explanation, *, precision: int = PRECISION, max_rows: int = DEFAULT_MAX_ROWS) -> str:
     """GitHub-flavoured markdown: a heading and a table per section, the chain in a text block."""
     out: list[str] = [f"## gradcli explain: `{' '.join(e.program.split())}`", ""]
     for section in sections(e, precision=precision, max_rows=max_rows):
@@ -488,7 +490,9 @@ def export_kind(path: str) -> str:
     return suffix
 
 
-def export(e: Explanation, path: str, *, precision: int = PRECISION, max_rows: int = MAX_ROWS) -> None:
+def export(
+    e: Explanation, path: str, *, precision: int = PRECISION, max_rows: int = DEFAULT_MAX_ROWS
+) -> None:
     """Write the tables to .svg / .html (coloured, as on a terminal) or .txt (plain), via rich's recording."""
     import io
 
