@@ -97,6 +97,19 @@ class Compiled:
         return self.evaluate_full(bindings)[0]
 
     @_gc_paused
+    def magnitudes(
+        self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None
+    ) -> dict[str, Array]:
+        """Per input element, the magnitude of the chain rule's terms (gradcli.engine.reverse.
+        magnitudes): what two exact routes' rounding scales with."""
+        from gradcli.engine import reverse
+
+        names = self._check_wrt(wrt)
+        inputs, _ = bind(self.graph, bindings)
+        vals, counts = forward_values(self.graph, inputs)
+        return reverse.magnitudes(self.graph, vals, counts, names)
+
+    @_gc_paused
     def evaluate_full(self, bindings: Mapping[str, Any]) -> tuple[float | np.ndarray, list[str]]:
         """Value only, no gradient tracking (torch.no_grad()); with warnings."""
         inputs, warnings = bind(self.graph, bindings)

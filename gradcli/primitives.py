@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gradcli import numerics
 from gradcli.errors import ShapeError
 from gradcli.limits import LIMITS, exceeded
 
@@ -105,6 +106,11 @@ class Primitive:
     # Identity elements (left, right) of a binary operator: `1*x` and `x*1` are `x`. Exact in
     # floating point, so the simplifier may drop them.
     identities: tuple[float | None, float | None] = (None, None)
+    # For the vocabulary of derivative rules: where the value is zero by its form (a false
+    # comparison; the product of the others when another element is 0), whatever the
+    # magnitudes. Applying a rule selects these zeros instead of multiplying by them
+    # (gradcli/engine/rules.py), so an infinite or NaN gradient does not leak through them.
+    structural_zeros: Callable[..., Array] | None = None
     # How the docs write a call, when not `name(params)` or its operator: `a ** b`, `a ^ b`, ...
     spellings: tuple[str, ...] = ()
 
@@ -192,34 +198,42 @@ def _logsumexp(x: Array) -> Array:
     return np.float64(m + np.log(np.sum(np.exp(x - m))))
 
 
-def _prod_others(x: Array) -> Array:
-    """Product of all elements but each one, without dividing (exact at zeros)."""
-    a = np.asarray(x, dtype=np.float64)
-    flat = a.ravel()
-    left = np.ones_like(flat)
-    right = np.ones_like(flat)
-    if flat.size > 1:
-        left[1:] = np.cumprod(flat[:-1])
-        right[:-1] = np.cumprod(flat[::-1][:-1])[::-1]
-    return (left * right).reshape(a.shape)[()]
-
-
 def _dot(a: Array, b: Array) -> Array:
     if np.shape(a) != np.shape(b):
         raise ShapeError(
             f"dot needs two arrays of the same shape, got {np.shape(a)} and {np.shape(b)}",
             hint="dot(a, b) is the inner product sum(a*b); use sum(a*b) to broadcast",
         )
-    return np.float64(np.vdot(a, b))
+    return numerics.dot(a, b)
 
 
 def _bce(p: Array, t: Array) -> Array:
     pc = np.clip(p, BCE_EPS, 1.0 - BCE_EPS)
-    return np.float64(np.mean(-(t * np.log(pc) + (1.0 - t) * np.log(1.0 - pc))))
+    # log1p(-pc), not log(1 - pc): exact for small pc, where 1 - pc would round.
+    return numerics.mean(-(t * np.log(pc) + (1.0 - t) * np.log1p(-pc)))
+
+
+def _xmul(a: Array, b: Array) -> Array:
+    """a·b where b = 0 gives 0 even for an infinite a (a term the loss does not have)."""
+    return np.where(b == 0, 0.0, a * b)
 
 
 def _bce_with_logits(z: Array, t: Array) -> Array:
-    return np.float64(np.mean(np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+    # softplus(z) - z·t, written so that an infinite logit gives the limit, not inf - inf:
+    # for z > 0 it is z·(1 - t) + log1p(exp(-z)), for z <= 0 -z·t + log1p(exp(z)).
+    linear = np.where(z > 0, _xmul(z, 1.0 - t), _xmul(-z, t))
+    return numerics.mean(linear + np.log1p(np.exp(-np.abs(z))))
+
+
+def _norm(x: Array) -> Array:
+    """sqrt(sum(x**2)) scaled by the largest |x|: no overflow at 1e300, no underflow at 1e-200."""
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    if a.size == 0:
+        return np.float64(0.0)
+    m = np.max(a)
+    if not np.isfinite(m) or m == 0:
+        return np.float64(m) if not np.any(np.isnan(a)) else np.float64(np.nan)
+    return np.float64(m * np.sqrt(np.sum(np.square(a / m))))
 
 
 def _count(n: Array, what: str) -> int:
@@ -273,6 +287,12 @@ def _where(c: Array, a: Array, b: Array) -> Array:
     return np.asarray(np.where(c != 0, a, b))[()]
 
 
+def _others_zero(x: Array) -> Array:
+    """Where the product of the other elements is 0 by its form: another element is 0."""
+    zeros = np.asarray(x) == 0
+    return (np.count_nonzero(zeros) - zeros) > 0
+
+
 def _f(fn: Callable[..., Array]) -> Callable[..., Array]:
     """Comparison results as float64 0/1, so they can multiply partials."""
 
@@ -281,6 +301,30 @@ def _f(fn: Callable[..., Array]) -> Callable[..., Array]:
 
     wrapped.__name__ = fn.__name__
     return wrapped
+
+
+_COMPARISONS = (
+    ("eq", np.equal, "="),
+    ("lt", np.less, "<"),
+    ("le", np.less_equal, "<="),
+    ("gt", np.greater, ">"),
+    ("ge", np.greater_equal, ">="),
+)
+
+
+def _comparison(name: str, fn: Callable[..., Array], symbol: str) -> Primitive:
+    """[a op b]: 1 where it holds, 0 (a structural zero) where it does not."""
+    return Primitive(
+        name,
+        ("a", "b"),
+        _f(fn),
+        ("0", "0"),
+        f"[a {symbol} b]",
+        public=False,
+        notation=_indicator(symbol),
+        foldable=True,
+        structural_zeros=lambda a, b: ~fn(a, b),
+    )
 
 
 E: Kind = "elementwise"
@@ -323,7 +367,10 @@ _add(
         "div",
         ("a", "b"),
         np.divide,
-        ("1/b", "-a/b**2"),
+        # In linear form (applied to g): g/b, not g*(1/b), which overflows at a subnormal b;
+        # -g*out/b, not g*(-a/b**2), which overflows (x/y at x = y = 1e-200 gives -inf for a
+        # true -1e200), nor g*(-out/b), whose partial alone overflows where g is small.
+        ("g/b", "-g*out/b"),
         "a / b",
         notation=_infix("/", 2),
         foldable=True,
@@ -345,7 +392,12 @@ _add(
         "pow",
         ("a", "b"),
         np.power,
-        ("where(eq(b, 0), 0, b*a**(b - 1))", "where(eq(a, 0)*ge(b, 0), 0, out*log(a))"),
+        # In linear form: g*b*a**(b - 1), or g*b/a*out where a**(b - 1) alone overflows but the
+        # product does not (x**x at 5e-324: a**(b - 1) is inf, the derivative about 1).
+        (
+            "where(eq(b, 0), 0, where(finite(a**(b - 1)) + eq(a, 0), g*b*a**(b - 1), g*b/a*out))",
+            "where(eq(a, 0)*ge(b, 0), 0, g*out*log(a))",
+        ),
         "a ** b (also a ^ b)",
         notation=_infix("**", 4, right_assoc=True),
         foldable=True,
@@ -362,17 +414,19 @@ _add(
     Primitive("sin", ("x",), np.sin, ("cos(x)",), "sine"),
     Primitive("cos", ("x",), np.cos, ("-sin(x)",), "cosine"),
     Primitive("tan", ("x",), np.tan, ("1/cos(x)**2",), "tangent"),
-    Primitive("asin", ("x",), np.arcsin, ("1/sqrt(1 - x**2)",), "inverse sine", domain="-1 <= x <= 1"),
-    Primitive("acos", ("x",), np.arccos, ("-1/sqrt(1 - x**2)",), "inverse cosine", domain="-1 <= x <= 1"),
+    Primitive("asin", ("x",), np.arcsin, ("1/sqrt((1 - x)*(1 + x))",), "inverse sine", domain="-1 <= x <= 1"),
+    Primitive(
+        "acos", ("x",), np.arccos, ("-1/sqrt((1 - x)*(1 + x))",), "inverse cosine", domain="-1 <= x <= 1"
+    ),
     Primitive("atan", ("x",), np.arctan, ("1/(1 + x**2)",), "inverse tangent"),
     Primitive("sinh", ("x",), np.sinh, ("cosh(x)",), "hyperbolic sine"),
     Primitive("cosh", ("x",), np.cosh, ("sinh(x)",), "hyperbolic cosine"),
     Primitive("tanh", ("x",), np.tanh, ("1 - out**2",), "hyperbolic tangent"),
     Primitive("exp", ("x",), np.exp, ("out",), "e ** x"),
-    Primitive("log", ("x",), np.log, ("1/x",), "natural logarithm", domain="x > 0"),
-    Primitive("log2", ("x",), np.log2, ("1/(x*log(2))",), "base-2 logarithm", domain="x > 0"),
-    Primitive("log10", ("x",), np.log10, ("1/(x*log(10))",), "base-10 logarithm", domain="x > 0"),
-    Primitive("log1p", ("x",), np.log1p, ("1/(1 + x)",), "log(1 + x), accurate near 0", domain="x > -1"),
+    Primitive("log", ("x",), np.log, ("g/x",), "natural logarithm", domain="x > 0"),
+    Primitive("log2", ("x",), np.log2, ("g/(x*log(2))",), "base-2 logarithm", domain="x > 0"),
+    Primitive("log10", ("x",), np.log10, ("g/(x*log(10))",), "base-10 logarithm", domain="x > 0"),
+    Primitive("log1p", ("x",), np.log1p, ("g/(1 + x)",), "log(1 + x), accurate near 0", domain="x > -1"),
     Primitive("expm1", ("x",), np.expm1, ("out + 1",), "exp(x) - 1, accurate near 0"),
     Primitive(
         "sqrt",
@@ -437,7 +491,7 @@ _add(
     Primitive(
         "sum",
         ("x",),
-        lambda x: np.float64(np.sum(x)),
+        numerics.total,
         ("1",),
         "sum of all elements",
         kind=R,
@@ -446,7 +500,7 @@ _add(
     Primitive(
         "mean",
         ("x",),
-        lambda x: np.float64(np.mean(x)),
+        numerics.mean,
         ("1/n",),
         "mean of all elements",
         kind=R,
@@ -455,7 +509,7 @@ _add(
     Primitive(
         "prod",
         ("x",),
-        lambda x: np.float64(np.prod(x)),
+        numerics.product,
         ("prod_others(x)",),
         "product of all elements",
         kind=R,  # no combine: prod_others reads all elements
@@ -482,7 +536,7 @@ _add(
     Primitive(
         "norm",
         ("x",),
-        lambda x: np.float64(np.sqrt(np.sum(np.square(x)))),
+        _norm,
         ("where(eq(out, 0), 0, x/out)",),
         "Euclidean norm sqrt(sum(x**2))",
         kind=R,
@@ -501,7 +555,7 @@ _add(
         _bce,
         (
             f"where(ge(p, {BCE_EPS_TEXT})*le(p, 1 - {BCE_EPS_TEXT}), (p - t)/(p*(1 - p)), 0)/n",
-            f"(log(1 - clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})) - log(clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})))/n",
+            f"(log1p(-clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})) - log(clamp(p, {BCE_EPS_TEXT}, 1 - {BCE_EPS_TEXT})))/n",
         ),
         "binary cross-entropy of probability p against target t: p clamped to "
         f"[{BCE_EPS_TEXT}, 1-{BCE_EPS_TEXT}], then mean(-(t*log(p) + (1-t)*log(1-p)))",
@@ -522,7 +576,7 @@ _add(
     Primitive(
         "mse",
         ("a", "b"),
-        lambda a, b: np.float64(np.mean(np.square(np.subtract(a, b)))),
+        lambda a, b: numerics.mean_square(np.subtract(a, b)),
         ("2*(a - b)/n", "-2*(a - b)/n"),
         "mean squared error mean((a - b)**2)",
         kind=R,
@@ -576,55 +630,23 @@ _add(
         "a where c != 0 else b",
         public=False,
     ),
+    *(_comparison(name, fn, symbol) for name, fn, symbol in _COMPARISONS),
     Primitive(
-        "eq",
-        ("a", "b"),
-        _f(np.equal),
-        ("0", "0"),
-        "[a = b]",
+        "finite",
+        ("x",),
+        _f(np.isfinite),
+        ("0",),
+        "[x is finite]",
         public=False,
-        notation=_indicator("="),
-        foldable=True,
+        structural_zeros=lambda x: ~np.isfinite(x),
     ),
     Primitive(
-        "lt",
-        ("a", "b"),
-        _f(np.less),
-        ("0", "0"),
-        "[a < b]",
+        "prod_others",
+        ("x",),
+        numerics.products_of_others,
+        ("0",),
+        "product of the other elements",
         public=False,
-        notation=_indicator("<"),
-        foldable=True,
+        structural_zeros=_others_zero,
     ),
-    Primitive(
-        "le",
-        ("a", "b"),
-        _f(np.less_equal),
-        ("0", "0"),
-        "[a <= b]",
-        public=False,
-        notation=_indicator("<="),
-        foldable=True,
-    ),
-    Primitive(
-        "gt",
-        ("a", "b"),
-        _f(np.greater),
-        ("0", "0"),
-        "[a > b]",
-        public=False,
-        notation=_indicator(">"),
-        foldable=True,
-    ),
-    Primitive(
-        "ge",
-        ("a", "b"),
-        _f(np.greater_equal),
-        ("0", "0"),
-        "[a >= b]",
-        public=False,
-        notation=_indicator(">="),
-        foldable=True,
-    ),
-    Primitive("prod_others", ("x",), _prod_others, ("0",), "product of the other elements", public=False),
 )

@@ -38,7 +38,7 @@ def numeric_gradient(program: str, point: Mapping[str, Any], name: str, rel_step
 
 def on_kink(program: str, point: Mapping[str, Any]) -> bool:
     """True if any op sits exactly on a kink of its primitive (the table's `kink` expressions)."""
-    from gradcli.engine.rules import kink_rule
+    from gradcli.engine.rules import kinks
     from gradcli.engine.values import bind, forward_values
 
     compiled = Compiled(program)
@@ -48,8 +48,9 @@ def on_kink(program: str, point: Mapping[str, Any]) -> bool:
     for i, op in enumerate(graph.ops):
         if op.prim is None:
             continue
-        rule = kink_rule(op.prim.name)
-        if rule is not None and np.any(rule([vals[a] for a in op.args], vals[i], counts[i])):
+        with np.errstate(all="ignore"):
+            found = kinks(op.prim, [vals[a] for a in op.args], vals[i], counts[i])
+        if found is not None and np.any(found):
             return True
     return False
 

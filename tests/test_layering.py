@@ -17,6 +17,7 @@ RANKS = {
     "errors": 0,
     "limits": 0,
     "arrays": 0,
+    "numerics": 0,
     "primitives": 0,
     "lang": 1,
     "engine": 2,

@@ -30,16 +30,17 @@ class Both:
         return not self.differences
 
 
-def difference(forward: Any, reverse: Any) -> float | None:
-    """None when forward mode agrees with reverse mode; else the largest relative difference
-    among the elements that disagree (inf for a shape mismatch or NaN on one side only)."""
-    if tolerance.agree(forward, reverse):
+def difference(forward: Any, reverse: Any, m: Any = None) -> float | None:
+    """None when forward mode agrees with reverse mode (given the terms' magnitude m); else the
+    largest relative difference among the elements that disagree (inf for a shape mismatch or
+    NaN on one side only)."""
+    if tolerance.agree(forward, reverse, m=m):
         return None
     if np.shape(forward) != np.shape(reverse):
         return float("inf")
     fwd = np.asarray(forward, dtype=np.float64)
     rev = np.asarray(reverse, dtype=np.float64)
-    bad = ~tolerance.close(fwd, rev, s=tolerance.scale(rev))
+    bad = ~tolerance.close(fwd, rev, s=tolerance.scale(rev), m=m)
     rel = tolerance.discrepancy(fwd, rev)[0]
     rel = np.where(np.isnan(fwd) != np.isnan(rev), np.inf, rel)
     return float(np.max(rel[bad]))
@@ -48,9 +49,10 @@ def difference(forward: Any, reverse: Any) -> float | None:
 def grad_both(compiled: Compiled, bindings: Mapping[str, Any], wrt: Any = None) -> Both:
     reverse = compiled.grad(bindings, wrt=wrt, mode="reverse")
     forward = compiled.grad(bindings, wrt=wrt, mode="forward")
+    terms = compiled.magnitudes(bindings, wrt=wrt)
     differences = {}
     for name, g in reverse.gradient.items():
-        diff = difference(forward.gradient[name], g)
+        diff = difference(forward.gradient[name], g, terms[name])
         if diff is not None:
             differences[name] = diff
     return Both(reverse, forward, differences)

@@ -128,7 +128,7 @@ def _excused(result: CheckResult) -> str:
 def tolerance_line(result: CheckResult) -> str:
     scales = ", ".join(f"{number_text(r.scale, 3)} for {r.name}" for r in result.rows if r.scale != 1.0)
     return (
-        f"tolerance: exact routes {describe(result.rtol, result.atol)}{' = ' + scales if scales else ''}\n"
+        f"tolerance: exact routes {describe(result.rtol, result.atol)}{'; s = ' + scales if scales else ''}\n"
         f"           finite differences |d - g| <= {FD_FACTOR:g}·(error estimate) + "
         f"{max(result.rtol, FD_RTOL):g}·|g| + {result.atol:g}·s"
     )

@@ -39,7 +39,8 @@ import numpy as np
 from gradcli.api import Compiled, domain_warnings
 from gradcli.check import finite_diff, tolerance
 from gradcli.engine.graph import Graph, Through
-from gradcli.engine.rules import kink_rule
+from gradcli.engine.reverse import magnitudes
+from gradcli.engine.rules import kinks
 from gradcli.engine.values import bind, fit, forward_values
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, UsageError, did_you_mean
 from gradcli.lang.ast import Name
@@ -386,8 +387,9 @@ def verdict(prep: Prepared) -> CheckResult:
     atol = DEFAULT_ATOL if spec.atol is None else float(spec.atol)
     notes: list[str] = []
     rev, fwd = _exact_routes(prep, notes)
+    terms = magnitudes(graph, vals, prep.counts, prep.wrt)
     excuses = find_excuses(graph, vals, prep.counts, prep.wrt)
-    rows = [_input_row(prep, name, rev, fwd, excuses, rtol, atol, notes) for name in prep.wrt]
+    rows = [_input_row(prep, name, (rev, fwd, terms), excuses, (rtol, atol), notes) for name in prep.wrt]
     value = vals[graph.output]
     value_status = OK
     if np.any(np.isnan(value)):
@@ -433,17 +435,16 @@ def _exact_routes(prep: Prepared, notes: list[str]) -> tuple[dict[str, Array], d
 def _input_row(
     prep: Prepared,
     name: str,
-    rev: Mapping[str, Array],
-    fwd: Mapping[str, Array] | None,
+    exact: tuple[Mapping[str, Array], Mapping[str, Array] | None, Mapping[str, Array]],
     excuses: Sequence[Excuse],
-    rtol: float,
-    atol: float,
+    tolerances: tuple[float, float],
     notes: list[str],
 ) -> Row:
     """Every route for one input, judged; notes on finite differences go to `notes`."""
     fd = finite_diff.gradient(prep.compiled.graph, prep.vals, name)
     if fd.note:
         notes.append(fd.note)
+    rev, fwd, terms = exact
     formula, manual = prep.manual.get(name, (None, None))
     reference = np.asarray(rev[name], dtype=np.float64)
     routes = Routes(
@@ -453,8 +454,9 @@ def _input_row(
         manual,
         formula,
         prep.expect_gradient.get(name),
+        np.asarray(terms[name], dtype=np.float64),
     )
-    row = _row(name, routes, excuses, rtol, atol)
+    row = _row(name, routes, excuses, *tolerances)
     if row.vague.any():
         count = int(row.vague.sum())
         where = "" if not row.shape else f" at {count} of {row.vague.size} elements"
@@ -476,6 +478,7 @@ class Routes:
     manual: np.ndarray | None
     formula: str | None
     expected: np.ndarray | None
+    terms: np.ndarray  # the magnitude of the chain rule's terms (gradcli.check.tolerance)
 
     def exact(self) -> list[tuple[str, np.ndarray]]:
         """The exact routes besides reverse mode, by label."""
@@ -510,7 +513,7 @@ def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol
     tally = _Tally(rev)
     for label, arr in routes.exact():
         tally.nan |= np.isnan(arr)
-        bad = ~tolerance.close(arr, rev, rtol=rtol, atol=atol, s=scale)
+        bad = ~tolerance.close(arr, rev, rtol=rtol, atol=atol, s=scale, m=routes.terms)
         tally.fail |= bad
         tally.note(bad & ~np.isnan(arr) & ~np.isnan(rev), label)
         tally.discrepancy(arr)
@@ -589,10 +592,8 @@ def find_excuses(
             mask = np.ones(np.shape(vals[i]), dtype=bool)
             kind, detail = DETACH, ""
         elif prim.kink is not None:
-            rule = kink_rule(prim.name)
-            assert rule is not None
             with np.errstate(all="ignore"):
-                raw = rule([vals[a] for a in op.args], vals[i], counts[i])
+                raw = kinks(prim, [vals[a] for a in op.args], vals[i], counts[i])
             mask = np.asarray(raw != 0)
             if not mask.any():
                 continue

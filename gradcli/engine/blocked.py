@@ -25,8 +25,9 @@ from typing import TypeVar
 import numpy as np
 
 from gradcli.arrays import Array
+from gradcli.engine import scaling
 from gradcli.engine.graph import Graph, Op
-from gradcli.engine.reverse import accumulate, contribution
+from gradcli.engine.reverse import Adjoint, accumulate, contribution
 from gradcli.engine.rules import rules, uses
 from gradcli.engine.values import apply, constant_value
 
@@ -225,7 +226,7 @@ def _needed_values(p: Plan, need: list[bool]) -> set[int]:
     return wanted
 
 
-def _scalar_backward(run: _Run, adj: list[Array], need: list[bool], which: int) -> None:
+def _scalar_backward(run: _Run, adj: list[Adjoint | None], need: list[bool], which: int) -> None:
     """Back-propagate through the scalar ops of one class (TAIL, or SCALAR)."""
     ops, vals, cls = run.graph.ops, run.vals, run.p.cls
     for i in range(len(ops) - 1, -1, -1):
@@ -235,7 +236,8 @@ def _scalar_backward(run: _Run, adj: list[Array], need: list[bool], which: int) 
         args = [vals[a] for a in op.args]
         for k, a in enumerate(op.args):
             if need[a]:
-                accumulate(adj, a, contribution(op, k, g, args, vals[i], run.counts[i], np.shape(vals[a])))
+                c = contribution(op, k, g, args, vals[i], run.counts[i], np.shape(vals[a]))
+                accumulate(adj, a, c)
 
 
 class _BackwardBlock:
@@ -247,43 +249,43 @@ class _BackwardBlock:
         run: _Run,
         need: list[bool],
         keep: set[int],
-        seeds: list[tuple[int, Array]],
+        seeds: list[tuple[int, Adjoint]],
         grads: dict[str, Array],
     ) -> None:
         self.run, self.need, self.keep, self.seeds, self.grads = run, need, keep, seeds, grads
         self.backward_ops = [i for i in reversed(run.p.array_ops) if need[i]]
 
-    def __call__(self, block: Block) -> dict[int, Array]:
+    def __call__(self, block: Block) -> dict[int, Adjoint]:
         run, cls, graph = self.run, self.run.p.cls, self.run.graph
         lo, hi = block
         with np.errstate(all="ignore"):
             local = run.block_values(lo, hi, self.keep)
-            badj: list[Array] = [None] * len(graph.ops)  # adjoints of this block's array ops
-            outside: list[Array] = [None] * len(graph.ops)  # what it sends to scalar ops
+            badj: list[Adjoint | None] = [None] * len(graph.ops)  # adjoints of this block's array ops
+            outside: list[Adjoint | None] = [None] * len(graph.ops)  # what it sends to scalar ops
 
             def val(a: int) -> Array:  # None for values no rule here reads
                 return local.get(a) if cls[a] == ARRAY else run.vals[a]
 
-            def sweep(i: int, g: Array, out: Array, n: int) -> None:
+            def sweep(i: int, g: Adjoint, out: Array, n: int) -> None:
                 op = graph.ops[i]
                 args = [val(a) for a in op.args]
                 for k, a in enumerate(op.args):
                     if self.need[a]:
                         inside = cls[a] == ARRAY
                         shape = (hi - lo,) if inside else np.shape(run.vals[a])
-                        accumulate(
-                            badj if inside else outside, a, contribution(op, k, g, args, out, n, shape)
-                        )
+                        c = contribution(op, k, g, args, out, n, shape)
+                        accumulate(badj if inside else outside, a, c)
 
             for r, g in self.seeds:
                 sweep(r, g, run.vals[r], run.p.size)
             for i in self.backward_ops:
-                if badj[i] is not None:
-                    sweep(i, badj[i], local.get(i), 0)
+                adjoint = badj[i]
+                if adjoint is not None:
+                    sweep(i, adjoint, local.get(i), 0)
         for name, target in self.grads.items():
-            g = badj[graph.inputs[name]]
-            if g is not None:
-                target[lo:hi] = g  # broadcasts a scalar adjoint over the block
+            found = badj[graph.inputs[name]]
+            if found is not None:
+                target[lo:hi] = found.plain()  # broadcasts a scalar adjoint over the block
         return {a: c for a, c in enumerate(outside) if c is not None}
 
 
@@ -294,12 +296,12 @@ def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[A
     run.forward()
     graph, cls = run.graph, p.cls
     need = graph.requires_grad(wrt)
-    adj: list[Array] = [None] * len(graph.ops)
-    adj[graph.output] = np.float64(1.0)
+    adj: list[Adjoint | None] = [None] * len(graph.ops)
+    adj[graph.output] = Adjoint(np.float64(1.0))
     with np.errstate(all="ignore"):
         _scalar_backward(run, adj, need, TAIL)
     grads = {name: np.zeros(p.size) for name in wrt if cls[graph.inputs[name]] == ARRAY}
-    seeds = [(r, adj[r]) for r in p.reduce_ops if adj[r] is not None and need[r]]
+    seeds = [(r, g) for r in p.reduce_ops if (g := adj[r]) is not None and need[r]]
     parts = _map(_BackwardBlock(run, need, _needed_values(p, need), seeds, grads), _blocks(p.size))
     for part in parts:  # block order: deterministic sums
         for a, c in part.items():
@@ -312,7 +314,8 @@ def gradient(p: Plan, inputs: dict[str, Array], wrt: Collection[str]) -> tuple[A
         if name in grads:
             result[name] = grads[name].reshape(p.shape)
         else:
-            result[name] = np.float64(0.0) if adj[i] is None else np.float64(adj[i])
+            g = adj[i]
+            result[name] = np.float64(0.0) if g is None else np.float64(g.plain())
     return run.output(), result
 
 
@@ -364,7 +367,7 @@ def _forward_array_input(run: _Run, name: str) -> Array:
             )
             t = tangents[graph.output]
         if t is not None:
-            grad[lo:hi] = np.broadcast_to(t.arr, S)
+            grad[lo:hi] = np.broadcast_to(t.plain(), S)
 
     _map(block, _blocks(p.size))
     return grad.reshape(p.shape)
@@ -397,8 +400,9 @@ def _forward_scalars(run: _Run, scalars: list[str]) -> dict[str, Array]:
         if pieces:
             masks = [t.mask for t in pieces if t.mask is not None]
             mask = np.logical_or.reduce(masks) if len(masks) == len(pieces) else None
-            known[r] = Tangent(False, np.sum([t.arr for t in pieces], axis=0), mask)
+            arrs, exp = scaling.align([(t.arr, t.exp) for t in pieces])
+            known[r] = Tangent(False, np.sum(arrs, axis=0), mask, exp)
     tail = [i for i, c in enumerate(p.cls) if c == TAIL]
     out = Pass(graph, vals, run.counts, known, (), D).run_all(order=tail)[graph.output]
-    g = np.zeros(D) if out is None else np.broadcast_to(out.arr, D)
+    g = np.zeros(D) if out is None else np.broadcast_to(out.plain(), D)
     return {n: np.float64(g[j]) for j, n in enumerate(scalars)}

@@ -19,17 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from gradcli.arrays import Array
+from gradcli.engine import scaling
 from gradcli.engine.graph import Graph
-from gradcli.engine.rules import partial
-from gradcli.engine.values import fit
+from gradcli.engine.rules import CompiledRule, rules
+from gradcli.engine.values import fit, fit_live, or_live
 from gradcli.errors import LimitError
 from gradcli.limits import LIMITS, exceeded
-
-Array = Any
+from gradcli.primitives import Primitive
 
 
 @dataclass(slots=True)
@@ -41,15 +41,17 @@ class Tangent:
     # stays 0 (it belongs to another direction); times a computed zero it is NaN, as in
     # reverse mode.
     mask: Array | None = None
+    # The tangent is arr · 2**exp (gradcli/engine/scaling.py): beyond float64's range on the
+    # way, an ordinary number at the end.
+    exp: scaling.Exp = 0
+
+    def plain(self) -> Array:
+        return scaling.value(self.arr, self.exp)
 
 
 def seed(arr: Array) -> Tangent:
     """A dense seed (unit vectors along the direction axis), with its structure."""
     return Tangent(False, arr, arr != 0)
-
-
-def _or(a: Array | None, b: Array | None) -> Array | None:
-    return None if a is None or b is None else a | b
 
 
 class TooBig(Exception):
@@ -85,17 +87,26 @@ class Pass:
         """The dense form (D + shape) of a tangent of a value with element shape `shape`."""
         if not t.diagonal:
             mask = None if t.mask is None else np.broadcast_to(t.mask, self.D + shape)
-            return Tangent(False, np.broadcast_to(t.arr, self.D + shape), mask)
+            exp = t.exp if scaling.plain(t.exp) else np.broadcast_to(t.exp, self.D + shape)
+            return Tangent(False, np.broadcast_to(t.arr, self.D + shape), mask, exp)
         size = math.prod(self.S)
         if size * size * 8 > self.budget:
             raise TooBig
         eye = np.zeros((size, size))
         np.fill_diagonal(eye, np.broadcast_to(t.arr, self.S).ravel())
-        pattern = np.eye(size, dtype=bool).reshape(self.S + self.S)
+        pattern = np.eye(size, dtype=bool)  # off the diagonal: structural zeros
+        if t.mask is not None:
+            pattern &= np.diag(np.broadcast_to(t.mask, self.S).ravel())
+        exp = t.exp  # per direction (the diagonal's element), over all of that direction's entries
+        if not scaling.plain(exp):
+            exp = np.broadcast_to(
+                np.broadcast_to(exp, self.S).reshape(self.S + (1,) * len(shape)), self.D + shape
+            )
         return Tangent(
             False,
             np.broadcast_to(eye.reshape(self.S + self.S), self.D + shape),
-            np.broadcast_to(pattern, self.D + shape),
+            np.broadcast_to(pattern.reshape(self.S + self.S), self.D + shape),
+            exp,
         )
 
     def check(self, shape: tuple[int, ...]) -> None:
@@ -143,19 +154,22 @@ class Pass:
 
     def elementwise(
         self,
-        prim: Any,
+        prim: Primitive,
         args: list[Array],
         ins: list[tuple[int, Tangent | None]],
         out: Array,
         shape: tuple[int, ...],
         n: int,
-    ) -> Tangent:
+    ) -> Tangent | None:
         parts: list[Tangent] = []
         for k, t in ins:
             assert t is not None
-            p = partial(prim, k, args, out, n)
+            rule = rules(prim.name)[k]
+            if rule.zero:
+                continue
             if t.diagonal and shape == self.S:
-                parts.append(Tangent(True, p * t.arr))
+                value, live, exp = scaling.apply(rule, t.arr, t.exp, args, out, n, t.mask)
+                parts.append(Tangent(True, value, live, exp))
                 continue
             self.check(shape)
             dense = self.dense_of(t, np.shape(args[k]))
@@ -163,49 +177,81 @@ class Pass:
             pad = (1,) * (len(shape) - np.ndim(args[k]))
             arr = dense.arr.reshape(dense.arr.shape[:lead] + pad + dense.arr.shape[lead:])
             mask = None if dense.mask is None else dense.mask.reshape(arr.shape)
-            parts.append(Tangent(False, _times(p, arr, mask), mask))
+            exp = (
+                dense.exp
+                if scaling.plain(dense.exp)
+                else np.broadcast_to(dense.exp, dense.arr.shape).reshape(arr.shape)
+            )
+            value, live, exp = scaling.apply(rule, arr, exp, args, out, n, mask)
+            parts.append(Tangent(False, value, live, exp))
+        if not parts:
+            return None
         if all(t.diagonal for t in parts):
-            total = parts[0].arr
-            for t in parts[1:]:
-                total = total + t.arr
-            return Tangent(True, total)
-        result: Tangent | None = None
-        for t in parts:
-            d = self.dense_of(t, shape) if t.diagonal else t
-            result = d if result is None else Tangent(False, result.arr + d.arr, _or(result.mask, d.mask))
-        assert result is not None
-        return result
+            return _total(parts, diagonal=True)
+        return _total([self.dense_of(t, shape) if t.diagonal else t for t in parts], diagonal=False)
 
     def reduce(
-        self, prim: Any, args: list[Array], ins: list[tuple[int, Tangent | None]], out: Array, n: int
-    ) -> Tangent:
-        full = np.broadcast_shapes(*(np.shape(a) for a in args))
-        result: Tangent | None = None
+        self, prim: Primitive, args: list[Array], ins: list[tuple[int, Tangent | None]], out: Array, n: int
+    ) -> Tangent | None:
+        rows: list[Tangent] = []
         for k, t in ins:
             assert t is not None
-            p = partial(prim, k, args, out, n)
-            # sum over the broadcast elements, folded onto the argument's own shape
-            weights = fit(np.broadcast_to(p, full), np.shape(args[k]))
-            if t.diagonal:
-                row = Tangent(False, np.broadcast_to(weights * t.arr, self.S))
-            else:
-                dense = self.dense_of(t, np.shape(args[k]))
-                axes = tuple(range(len(self.D), dense.arr.ndim))
-                row = Tangent(
-                    False,
-                    _contract(dense.arr, weights, dense.mask),
-                    None if dense.mask is None else np.any(dense.mask, axis=axes),
-                )
-            result = (
-                row if result is None else Tangent(False, result.arr + row.arr, _or(result.mask, row.mask))
-            )
-        assert result is not None
-        return result
+            rule = rules(prim.name)[k]
+            if not rule.zero:
+                rows.append(self._reduce_row(rule, k, t, args, out, n))
+        return _total(rows, diagonal=False) if rows else None
+
+    def _reduce_row(
+        self, rule: CompiledRule, k: int, t: Tangent, args: list[Array], out: Array, n: int
+    ) -> Tangent:
+        """The tangent a reduction gets through argument k: per direction, the partials summed
+        over the broadcast elements onto the argument's shape, times its tangent, where both
+        are not structurally zero."""
+        full = np.broadcast_shapes(*(np.shape(a) for a in args))
+        shape = np.shape(args[k])
+        weights = fit(np.broadcast_to(rule.partial(args, out, n), full), shape)
+        rlive = rule.live(args, out, n)
+        wlive = None if rlive is None else fit_live(np.broadcast_to(rlive, full), shape)
+        if t.diagonal:
+            row, _, exp = scaling.linear(lambda v: (weights * v, None), t.arr, t.exp)
+            return _weighted(row, self.S, and_live(wlive, t.mask), exp)
+        dense = self.dense_of(t, shape)
+        arr, top = self._per_direction(dense)
+        total, live, exp = scaling.linear(lambda v: self._contract(v, dense.mask, weights, wlive), arr, top)
+        return Tangent(False, total, live, exp)
+
+    def _per_direction(self, dense: Tangent) -> tuple[Array, scaling.Exp]:
+        """A dense tangent's array on one exponent per direction (the largest of its entries):
+        what a sum over the value axes needs."""
+        if scaling.plain(dense.exp):
+            return dense.arr, 0
+        e = np.broadcast_to(dense.exp, dense.arr.shape)
+        axes = tuple(range(len(self.D), e.ndim))
+        top = np.max(e, axis=axes, initial=0) if axes else e
+        spread = top.reshape(top.shape + (1,) * len(axes))
+        return np.ldexp(dense.arr, e - spread), top
+
+    def _contract(
+        self, dense: Array, mask: Array | None, weights: Array, wlive: Array | None
+    ) -> tuple[Array, Array | None]:
+        """Per direction, the sum over the value axes of dense × weights, where both are live;
+        and where the sums are live."""
+        axes = tuple(range(len(self.D), dense.ndim))
+        live = and_live(mask, wlive)
+        if live is None and np.ndim(weights) and np.all(np.isfinite(weights)):
+            return np.tensordot(dense, weights, axes=np.ndim(weights)), None
+        with np.errstate(all="ignore"):
+            product = dense * weights
+        if live is None:
+            return np.sum(product, axis=axes), None
+        product = np.where(live, product, 0.0)
+        return np.sum(product, axis=axes), _any(np.broadcast_to(live, product.shape), axes)
 
     def stack(self, argidx: Sequence[int], tan: list[Tangent | None], shape: tuple[int, ...]) -> Tangent:
         self.check(shape)
         item_shape = shape[1:]
-        slices, masks = [], []
+        items: list[tuple[Array, scaling.Exp]] = []
+        masks = []
         for a in argidx:
             t = tan[a]
             d = (
@@ -213,36 +259,55 @@ class Pass:
                 if t is None
                 else self.dense_of(t, item_shape)
             )
-            slices.append(d.arr)
+            exp = d.exp if scaling.plain(d.exp) else np.broadcast_to(d.exp, d.arr.shape)
+            items.append((d.arr, exp))
             masks.append(np.ones(self.D + item_shape, dtype=bool) if d.mask is None else d.mask)
-        structured = any(
-            t is not None and (t.diagonal or t.mask is not None) for t in (tan[a] for a in argidx)
-        )
+        slices, exp = scaling.align(items)
+        if not scaling.plain(exp):  # one exponent per entry: the items' axis is new
+            exp = np.expand_dims(np.broadcast_to(exp, self.D + item_shape), len(self.D))
+        # An item that does not depend on the seed is a structural zero, like the off-diagonal
+        # entries of a diagonal tangent: the stack keeps where each entry is live.
+        structured = any(t is None or t.diagonal or t.mask is not None for t in (tan[a] for a in argidx))
         return Tangent(
             False,
             np.stack(slices, axis=len(self.D)),
             np.stack(masks, axis=len(self.D)) if structured else None,
+            exp,
         )
 
 
-def _times(p: Array, t: Array, mask: Array | None) -> Array:
-    """p * t, where a structurally unreachable entry stays 0 even if p is inf/NaN (a batched
-    pass must not leak one direction's infinite partial into another direction)."""
-    prod = p * t
-    if mask is None or np.all(np.isfinite(p)):
-        return prod
-    return np.where(mask, prod, 0.0)
+def _weighted(value: Array, S: tuple[int, ...], live: Array | None, exp: int) -> Tangent:
+    """A row of per-direction values (a reduction of a diagonal tangent), live where `live` says."""
+    row = np.broadcast_to(value, S)
+    if live is None:
+        return Tangent(False, row, None, exp)
+    live = np.broadcast_to(live, S)
+    return Tangent(False, np.where(live, row, 0.0), live, exp)
 
 
-def _contract(dense: Array, weights: Array, mask: Array | None) -> Array:
-    """sum over the value axes of dense * weights, per direction. Unreachable entries of
-    `dense` are exactly 0, so finite weights need no mask."""
-    if np.ndim(weights) == 0:
-        return _times(weights, dense, mask)
-    if np.all(np.isfinite(weights)):
-        return np.tensordot(dense, weights, axes=np.ndim(weights))
-    axes = tuple(range(dense.ndim - np.ndim(weights), dense.ndim))
-    return np.sum(_times(weights, dense, mask), axis=axes)
+def _total(parts: list[Tangent], *, diagonal: bool) -> Tangent:
+    """The sum of tangents of one form (on one exponent); live where any part is."""
+    arrs, exp = scaling.align([(t.arr, t.exp) for t in parts])
+    total, mask = arrs[0], parts[0].mask
+    for arr, t in zip(arrs[1:], parts[1:], strict=True):
+        total = total + arr
+        mask = or_live(mask, t.mask)
+    total, exp = scaling.normalize(total, exp)
+    return Tangent(diagonal, total, mask, exp)
+
+
+def and_live(a: Array | None, b: Array | None) -> Array | None:
+    """Live where both are (None: live everywhere)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return np.logical_and(a, b)
+
+
+def _any(mask: Array, axes: tuple[int, ...]) -> Array | None:
+    found = np.any(mask, axis=axes)
+    return None if np.all(found) else found
 
 
 def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ...]) -> Array:
@@ -250,9 +315,15 @@ def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ..
     if t is None:
         return np.zeros(D)
     if t.diagonal:
-        return np.broadcast_to(t.arr, D)
+        return np.broadcast_to(t.plain(), D)
     dense = np.broadcast_to(t.arr, D + out_shape)
-    return np.sum(dense, axis=tuple(range(len(D), len(D) + len(out_shape)))) if out_shape else dense
+    axes = tuple(range(len(D), len(D) + len(out_shape)))
+    if scaling.plain(t.exp):
+        return np.sum(dense, axis=axes) if out_shape else dense
+    e = np.broadcast_to(t.exp, dense.shape)
+    top = np.max(e, axis=axes, initial=0) if axes else e
+    aligned = np.ldexp(dense, e - top.reshape(top.shape + (1,) * len(axes)))
+    return scaling.value(np.sum(aligned, axis=axes) if axes else aligned, top)
 
 
 def tangents(

@@ -1,79 +1,267 @@
 """Derivative rules of the primitive table, compiled to numpy closures.
 
-A rule is text in gradcli's language over the primitive's parameters, `out`
-(its value) and `n` (elements reduced). It is parsed once per process, when a
-primitive's derivative is first needed, into a small tree of closures.
+A rule is text in gradcli's language over the primitive's parameters, `out` (its value), `n`
+(elements reduced) and, in linear form, `g`: what the rule is applied to (the adjoint in
+reverse mode, a tangent in forward mode). A rule without `g` is a partial derivative P and is
+applied as g·P; a rule with `g` states the product itself, for the few functions where g·P
+would overflow on the way (log's `g / x`: `g * (1/x)` is inf at a subnormal x). Each rule is
+parsed once per process, when first needed, into a small tree of closures.
+
+Structural zeros select, they do not multiply. Where a rule is zero by its form (a `0`, a
+comparison that is false, the untaken branch of a `where`, `prod_others` of an input with
+a zero elsewhere), the applied rule is exactly 0 even when g is inf or NaN, as PyTorch's
+`where` / `masked_fill` do: `sqrt(relu(x))` at x = -1 has gradient 0. The compiler derives,
+from the rule's form, a mask of the positions that are not structurally zero (`_mask`), and
+`apply` selects with it. The same mask serves reverse mode, forward mode, the blocked
+evaluator and explain, which all apply rules through `apply`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import numpy as np
 
+from gradcli.arrays import Array
 from gradcli.lang.ast import Call, Name, Node, Num
 from gradcli.lang.parser import parse_rule
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive
 
-Array = Any
-# A compiled rule: (argument values, the node's value, element count) -> partial.
-Rule = Callable[[Sequence[Array], Array, int], Array]
+# A compiled expression: (argument values, the node's value, element count, g) -> value.
+Rule = Callable[[Sequence[Array], Array, int, Array], Array]
+# A compiled mask: the same arguments -> True where the rule is not structurally zero.
+# ZERO: zero everywhere by form; ANY: nowhere structurally zero (no selection needed).
+Mask = Callable[[Sequence[Array], Array, int, Array], Array]
+ZERO, ANY = "zero", "any"
+MaskForm = Mask | str
+
+UPSTREAM = "g"  # the name a linear-form rule applies to
 
 
 def _compile(node: Node, params: tuple[str, ...]) -> Rule:
     if isinstance(node, Num):
         number = np.float64(node.value)
-        return lambda args, out, n: number
+        return lambda args, out, n, g: number
     if isinstance(node, Name):
-        if node.id == "out":
-            return lambda args, out, n: out
-        if node.id == "n":
-            return lambda args, out, n: np.float64(n)
-        if node.id in CONSTANTS:
-            const = np.float64(CONSTANTS[node.id])
-            return lambda args, out, n: const
-        i = params.index(node.id)
-        return lambda args, out, n: args[i]
+        return _name(node.id, params)
     assert isinstance(node, Call), node
     subs = [_compile(a, params) for a in node.args]
     if node.func == "where":
-        # Decide a scalar condition before evaluating the branches: only one is computed.
-        c, then, other = subs
-
-        def where(args: Sequence[Array], out: Array, n: int) -> Array:
-            cond = c(args, out, n)
-            if np.ndim(cond) == 0:
-                return then(args, out, n) if cond else other(args, out, n)
-            return np.where(cond != 0, then(args, out, n), other(args, out, n))
-
-        return where
+        return _where(*subs)
     fn = PRIMITIVES[node.func].fn
     if len(subs) == 1:
         (s0,) = subs
-        return lambda args, out, n: fn(s0(args, out, n))
+        return lambda args, out, n, g: fn(s0(args, out, n, g))
     if len(subs) == 2:
         s0, s1 = subs
-        return lambda args, out, n: fn(s0(args, out, n), s1(args, out, n))
-    return lambda args, out, n: fn(*(s(args, out, n) for s in subs))
+        return lambda args, out, n, g: fn(s0(args, out, n, g), s1(args, out, n, g))
+    return lambda args, out, n, g: fn(*(s(args, out, n, g) for s in subs))
+
+
+def _name(name: str, params: tuple[str, ...]) -> Rule:
+    if name == "out":
+        return lambda args, out, n, g: out
+    if name == "n":
+        return lambda args, out, n, g: np.float64(n)
+    if name == UPSTREAM:
+        return lambda args, out, n, g: g
+    if name in CONSTANTS:
+        const = np.float64(CONSTANTS[name])
+        return lambda args, out, n, g: const
+    i = params.index(name)
+    return lambda args, out, n, g: args[i]
+
+
+def _where(c: Rule, then: Rule, other: Rule) -> Rule:
+    """Decide a scalar condition before evaluating the branches: only one is computed."""
+
+    def where(args: Sequence[Array], out: Array, n: int, g: Array) -> Array:
+        cond = c(args, out, n, g)
+        if np.ndim(cond) == 0:
+            return then(args, out, n, g) if cond else other(args, out, n, g)
+        return np.where(cond != 0, then(args, out, n, g), other(args, out, n, g))
+
+    return where
+
+
+# --------------------------------------------------------------------------
+# Structural zeros, from the form of a rule.
+
+
+def _mask(node: Node, params: tuple[str, ...]) -> MaskForm:
+    """Where the expression is not zero by its form: ZERO, ANY, or a compiled mask."""
+    if isinstance(node, Num):
+        return ZERO if node.value == 0 else ANY
+    if not isinstance(node, Call):
+        return ANY
+    prim = PRIMITIVES[node.func]
+    if prim.structural_zeros is not None:  # comparisons, prod_others: the table says where
+        return _structural(node, params, prim)
+    parts = [_mask(a, params) for a in node.args]
+    if node.func in ("mul",):
+        return _both(*parts)
+    if node.func in ("div", "neg"):
+        return parts[0]
+    if node.func in ("add", "sub", "max", "min"):
+        return _either(*parts)
+    if node.func == "where":
+        return _select(_compile(node.args[0], params), parts[1], parts[2])
+    return ANY
+
+
+def _structural(node: Call, params: tuple[str, ...], prim: Primitive) -> Mask:
+    subs = [_compile(a, params) for a in node.args]
+    zeros = prim.structural_zeros
+    assert zeros is not None
+    return lambda args, out, n, g: ~zeros(*(s(args, out, n, g) for s in subs))
+
+
+def _both(a: MaskForm, b: MaskForm) -> MaskForm:
+    if ZERO in (a, b):
+        return ZERO
+    if a == ANY:
+        return b
+    if b == ANY:
+        return a
+    assert callable(a) and callable(b)
+    return lambda args, out, n, g: a(args, out, n, g) & b(args, out, n, g)
+
+
+def _either(a: MaskForm, b: MaskForm) -> MaskForm:
+    if ANY in (a, b):
+        return ANY
+    if a == ZERO:
+        return b
+    if b == ZERO:
+        return a
+    assert callable(a) and callable(b)
+    return lambda args, out, n, g: a(args, out, n, g) | b(args, out, n, g)
+
+
+def _select(cond: Rule, a: MaskForm, b: MaskForm) -> MaskForm:
+    if a == b and isinstance(a, str):
+        return a
+
+    def form(m: MaskForm, args: Sequence[Array], out: Array, n: int, g: Array) -> Array:
+        if isinstance(m, str):
+            return np.bool_(m == ANY)
+        return m(args, out, n, g)
+
+    return lambda args, out, n, g: np.where(
+        cond(args, out, n, g) != 0, form(a, args, out, n, g), form(b, args, out, n, g)
+    )
+
+
+# --------------------------------------------------------------------------
+# The compiled rules of the table.
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """Partial k of a primitive, ready to evaluate (`partial`) and to apply (`apply`)."""
+
+    expression: Rule
+    mask: MaskForm
+    linear: bool  # written with g
+
+    @property
+    def zero(self) -> bool:
+        """Zero everywhere by its form: nothing flows along this edge."""
+        return self.mask == ZERO
+
+    def partial(self, args: Sequence[Array], out: Array, n: int) -> Array:
+        """∂out/∂arg at the point (a linear-form rule at g = 1)."""
+        one = np.float64(1.0)
+        value = self.expression(args, out, n, one)
+        return value if self.linear else self._select(value, args, out, n, one)
+
+    def apply(
+        self, g: Array, args: Sequence[Array], out: Array, n: int, live: Array | None = None
+    ) -> tuple[Array, Array | None]:
+        """g·P (the product, before any summing over broadcast axes), and where it is live.
+
+        `live` says where g itself is not structurally zero (None: everywhere). The product
+        is exactly 0 wherever the rule or g is structurally zero, whatever the other factor
+        (inf, NaN); the returned mask says where it is live (None: everywhere)."""
+        value = self.expression(args, out, n, g) if self.linear else g * self.expression(args, out, n, g)
+        if self.mask == ZERO:
+            return np.zeros(np.shape(value))[()], np.zeros(np.shape(value), dtype=bool)
+        keep = live if self.mask == ANY else self._keep(args, out, n, g, live)
+        if keep is None:
+            return value, None
+        selected = np.where(keep, value, 0.0)
+        return selected[()], np.broadcast_to(keep, selected.shape)
+
+    def live(self, args: Sequence[Array], out: Array, n: int) -> Array | None:
+        """Where the rule is not zero by its form (None: everywhere)."""
+        if self.mask == ANY:
+            return None
+        if self.mask == ZERO:
+            return np.bool_(False)
+        assert callable(self.mask)
+        return self.mask(args, out, n, np.float64(1.0))
+
+    def _keep(self, args: Sequence[Array], out: Array, n: int, g: Array, live: Array | None) -> Array:
+        assert callable(self.mask)
+        keep = self.mask(args, out, n, g)
+        return keep if live is None else keep & live
+
+    def _select(self, value: Array, args: Sequence[Array], out: Array, n: int, g: Array) -> Array:
+        if self.mask == ANY:
+            return value
+        if self.mask == ZERO:
+            return np.zeros(np.shape(value))[()]
+        assert callable(self.mask)
+        return np.where(self.mask(args, out, n, g), value, 0.0)[()]
+
+
+def _mentions(node: Node, name: str) -> bool:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Name) and item.id == name:
+            return True
+        if isinstance(item, Call):
+            stack.extend(item.args)
+    return False
+
+
+def compile_rule(text: str, params: tuple[str, ...]) -> CompiledRule:
+    node = parse_rule(text)
+    return CompiledRule(_compile(node, params), _mask(node, params), _mentions(node, UPSTREAM))
 
 
 @cache
-def rules(name: str) -> tuple[Rule, ...]:
+def rules(name: str) -> tuple[CompiledRule, ...]:
     prim = PRIMITIVES[name]
-    return tuple(_compile(parse_rule(text), prim.params) for text in prim.partials)
+    return tuple(compile_rule(text, prim.params) for text in prim.partials)
 
 
 @cache
 def kink_rule(name: str) -> Rule | None:
+    """The table's kink expression of `name`: non-zero where the point sits on a kink."""
     prim = PRIMITIVES[name]
     return None if prim.kink is None else _compile(parse_rule(prim.kink), prim.params)
 
 
+def kinks(prim: Primitive, args: Sequence[Array], out: Array, n: int) -> Array | None:
+    rule = kink_rule(prim.name)
+    return None if rule is None else rule(args, out, n, np.float64(1.0))
+
+
 def partial(prim: Primitive, k: int, args: Sequence[Array], out: Array, n: int) -> Array:
     """d out / d args[k], evaluated (broadcastable to the op's element shape)."""
-    return rules(prim.name)[k](args, out, n)
+    return rules(prim.name)[k].partial(args, out, n)
+
+
+def apply(
+    prim: Primitive, k: int, g: Array, args: Sequence[Array], out: Array, n: int, live: Array | None = None
+) -> tuple[Array, Array | None]:
+    """g through partial k (the reverse-mode product, or the forward-mode one with g a
+    tangent), and where the result is live (see CompiledRule.apply)."""
+    return rules(prim.name)[k].apply(g, args, out, n, live)
 
 
 @cache

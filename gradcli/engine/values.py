@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -158,8 +158,9 @@ def forward_values(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Arra
     return vals, counts
 
 
-def fit(arr: Array, shape: tuple[int, ...]) -> Array:
-    """Sum `arr` over the axes that broadcasting added to `shape`, or broadcast it up to `shape`."""
+def fit(arr: Array, shape: tuple[int, ...], how: Callable[..., Array] = np.sum) -> Array:
+    """Reduce `arr` (with `how`, a sum by default) over the axes that broadcasting added to
+    `shape`, or broadcast it up to `shape`: the adjoint of broadcasting."""
     arr_shape = np.shape(arr)
     if arr_shape == shape:
         return arr
@@ -171,7 +172,21 @@ def fit(arr: Array, shape: tuple[int, ...]) -> Array:
         lead + i for i, dim in enumerate(shape) if dim == 1 and full[lead + i] != 1
     )
     if axes:
-        arr = np.sum(arr, axis=axes, keepdims=True)
+        arr = how(arr, axis=axes, keepdims=True)
         if lead:
             arr = arr.reshape(arr.shape[lead:])
     return arr[()] if shape == () else arr
+
+
+def fit_live(live: Array | None, shape: tuple[int, ...]) -> Array | None:
+    """Where a contribution fitted to `shape` is live: any of the entries summed into it.
+    None (live everywhere) stays None, and so does a mask that is all True."""
+    if live is None:
+        return None
+    arr = np.broadcast_to(fit(np.asarray(live, dtype=bool), shape, np.any), shape)
+    return None if arr.all() else arr
+
+
+def or_live(a: Array | None, b: Array | None) -> Array | None:
+    """Live where either is (None: live everywhere)."""
+    return None if a is None or b is None else np.logical_or(a, b)

@@ -573,8 +573,8 @@ def _tangent_view(t: forward.Tangent, S: tuple[int, ...], shape: tuple[int, ...]
     """A tangent as a reader sees it: the diagonal (element-wise dependence), or the Jacobian
     ∂node/∂seed with the node's axes first (the engine keeps the seed's axes first)."""
     if t.diagonal:
-        return np.broadcast_to(t.arr, S if S else np.shape(t.arr))[()], bool(S)
-    dense = np.broadcast_to(t.arr, S + shape)
+        return np.broadcast_to(t.plain(), S if S else np.shape(t.plain()))[()], bool(S)
+    dense = np.broadcast_to(t.plain(), S + shape)
     if S and shape:
         dense = np.moveaxis(dense, tuple(range(len(S))), tuple(range(len(shape), len(shape) + len(S))))
     return np.asarray(dense)[()], False

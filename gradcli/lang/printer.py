@@ -84,12 +84,27 @@ def rule_text(
 ) -> str:
     """The k-th partial of primitive `name` as text, with parameters substituted.
 
-    With `literals` (names that are numbers) or `values` (every name's value at a
-    point), the rule is first simplified at that point (see gradcli.lang.simplify).
+    A rule in linear form (written with `g`, what it is applied to) shows as the partial
+    itself: g = 1. With `literals` (names that are numbers) or `values` (every name's value at
+    a point), the rule is first simplified at that point (see gradcli.lang.simplify).
     """
     node = parse_rule(PRIMITIVES[name].partials[k])
+    literals = dict(literals or {})
+    if _mentions_upstream(node):
+        literals["g"] = 1.0
     if literals or values:
         from gradcli.lang.simplify import simplify
 
         node = simplify(node, literals, values)
     return to_text(node, env)
+
+
+def _mentions_upstream(node: Node) -> bool:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Name) and item.id == "g":
+            return True
+        if isinstance(item, Call):
+            stack.extend(item.args)
+    return False

@@ -114,6 +114,10 @@ def _identity(func: str, args: tuple[Node, ...]) -> Node | None:
         return args[0].args[0]
     if len(args) != 2:
         return None
+    if func == "mul":  # -1*x and x*-1: -x
+        for one, other in ((args[0], args[1]), (args[1], args[0])):
+            if isinstance(one, Call) and one.func == "neg" and _is(one.args[0], 1):
+                return Call("neg", (other,))
     left, right = PRIMITIVES[func].identities
     a, b = args
     if right is not None and _is(b, right):
