@@ -77,7 +77,7 @@ class Compiled:
     def inputs(self) -> list[str]:
         return list(self.graph.inputs)
 
-    def _check_wrt(self, wrt: Iterable[str] | str | None) -> list[str]:
+    def check_wrt(self, wrt: Iterable[str] | str | None) -> list[str]:
         if wrt is None:
             return list(self.graph.inputs)
         names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
@@ -95,19 +95,6 @@ class Compiled:
 
     def evaluate(self, bindings: Mapping[str, Any]) -> float | np.ndarray:
         return self.evaluate_full(bindings)[0]
-
-    @_gc_paused
-    def magnitudes(
-        self, bindings: Mapping[str, Any], *, wrt: Iterable[str] | str | None = None
-    ) -> dict[str, Array]:
-        """Per input element, the magnitude of the chain rule's terms (gradcli.engine.reverse.
-        magnitudes): what two exact routes' rounding scales with."""
-        from gradcli.engine import reverse
-
-        names = self._check_wrt(wrt)
-        inputs, _ = bind(self.graph, bindings)
-        vals, counts = forward_values(self.graph, inputs)
-        return reverse.magnitudes(self.graph, vals, counts, names)
 
     @_gc_paused
     def evaluate_full(self, bindings: Mapping[str, Any]) -> tuple[float | np.ndarray, list[str]]:
@@ -130,7 +117,7 @@ class Compiled:
     ) -> GradResult:
         if mode not in EVALUATORS:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
-        names = self._check_wrt(wrt)
+        names = self.check_wrt(wrt)
         inputs, warnings = bind(self.graph, bindings)
         p = _blocked_plan(self.graph, inputs)
         if p is not None:

@@ -36,6 +36,7 @@ def read_program(text: str) -> str:
             raise too_long from None
     else:
         return text
+    source = source.removeprefix("\ufeff")  # a byte order mark (an editor's) is not the program's
     if len(source) > limit:
         raise too_long
     return source
@@ -54,7 +55,7 @@ def _read_file(path: str, what: str, limit: int) -> str:
             f"{what} file {path} is larger than {limit:,} bytes",
         )
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte order mark at the start is not content
     except UnicodeDecodeError:
         raise BindingError(f"{what} file {path} is not UTF-8 text") from None
 

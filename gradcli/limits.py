@@ -79,7 +79,7 @@ def load() -> Limits:
         max_explain_paths=_env_int("MAX_EXPLAIN_PATHS", 50),
         # `check`: element-operations spent on the finite differences of one input before
         # they are taken on an evenly spaced sample of its elements.
-        max_check_fd_work=_env_int("MAX_CHECK_FD_WORK", 200_000_000),
+        max_check_fd_work=_env_int("MAX_CHECK_FD_WORK", 500_000_000),
     )
 
 

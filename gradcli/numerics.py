@@ -108,21 +108,24 @@ def _cumulative(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out_m, out_e
 
 
-def products_of_others(x: Array) -> Array:
-    """For each element, the product of all the others, without dividing (exact at zeros) and
-    without overflow or underflow on the way."""
+def products_of_others(x: Array, g: Array = 1.0) -> Array:
+    """For each element, g times the product of all the others: without dividing (exact at
+    zeros), and without overflow or underflow on the way (a product of others beyond float64
+    times a small g is an ordinary number)."""
     a = np.asarray(x, dtype=np.float64)
     flat = a.ravel()
     n = flat.size
     if n <= 1:
-        return np.ones_like(a)[()]
+        return (np.ones_like(a) * g)[()]
     left = np.ones_like(flat)
     right = np.ones_like(flat)
     left[1:] = np.cumprod(flat[:-1])
     right[:-1] = np.cumprod(flat[::-1][:-1])[::-1]
-    out = left * right
-    if not _all_finite(flat) or (np.all(np.isfinite(out)) and not np.any((out == 0) & _no_zero_but(flat))):
-        return out.reshape(a.shape)[()]
+    plain = (left * right).reshape(a.shape) * g
+    if not _all_finite(flat, g) or (
+        np.all(np.isfinite(plain)) and not np.any((plain == 0) & _nonzero(flat, g, a.shape))
+    ):
+        return plain[()]
     lm, le = _cumulative(flat[:-1])
     rm, re = _cumulative(flat[::-1][:-1])
     mant = np.ones(n)
@@ -131,8 +134,14 @@ def products_of_others(x: Array) -> Array:
     exps[1:] += le
     mant[:-1] *= rm[::-1]
     exps[:-1] += re[::-1]
-    result: Array = np.ldexp(mant, exps).reshape(a.shape)
+    gm, ge = np.frexp(g)  # g may have more (leading) axes: a batch of tangents
+    result: Array = np.ldexp(mant.reshape(a.shape) * gm, exps.reshape(a.shape) + ge)
     return result[()]
+
+
+def _nonzero(flat: np.ndarray, g: Array, shape: tuple[int, ...]) -> Array:
+    """Where g times the product of the others is not zero in exact arithmetic."""
+    return _no_zero_but(flat).reshape(shape) & (np.asarray(g) != 0)
 
 
 def _no_zero_but(flat: np.ndarray) -> Array:

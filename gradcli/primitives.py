@@ -72,10 +72,6 @@ def _mean_parts(parts: Array, sizes: Array, n: int) -> Array:
     return np.float64(np.dot(parts, sizes) / n) if n else np.float64(np.nan)
 
 
-def _logsumexp_parts(parts: Array, sizes: Array, n: int) -> Array:
-    return np.float64(np.logaddexp.reduce(parts))
-
-
 def _norm_parts(parts: Array, sizes: Array, n: int) -> Array:
     return np.float64(np.hypot.reduce(parts))
 
@@ -196,6 +192,18 @@ def _logsumexp(x: Array) -> Array:
     if not np.isfinite(m):
         m = np.float64(0.0)
     return np.float64(m + np.log(np.sum(np.exp(x - m))))
+
+
+def _softmax_all(x: Array) -> Array:
+    """exp(x - max(x)) / sum(exp(x - max(x))) over all the elements: the weights of logsumexp."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.size == 0:
+        return a
+    m = np.max(a)
+    if not np.isfinite(m):  # an infinite element takes all the weight (NaN: NaN everywhere)
+        return np.where(a == m, 1.0 / np.count_nonzero(a == m), 0.0) if m > 0 else np.exp(a - m)
+    e = np.exp(a - m)
+    return (e / np.sum(e))[()]
 
 
 def _dot(a: Array, b: Array) -> Array:
@@ -392,10 +400,10 @@ _add(
         "pow",
         ("a", "b"),
         np.power,
-        # In linear form: g*b*a**(b - 1), or g*b/a*out where a**(b - 1) alone overflows but the
+        # In linear form: g*b*a**(b - 1), or g*(b/a)*out where a**(b - 1) alone overflows but the
         # product does not (x**x at 5e-324: a**(b - 1) is inf, the derivative about 1).
         (
-            "where(eq(b, 0), 0, where(finite(a**(b - 1)) + eq(a, 0), g*b*a**(b - 1), g*b/a*out))",
+            "where(eq(b, 0), 0, where(finite(a**(b - 1)) + eq(a, 0), g*b*a**(b - 1), g*(b/a)*out))",
             "where(eq(a, 0)*ge(b, 0), 0, g*out*log(a))",
         ),
         "a ** b (also a ^ b)",
@@ -510,19 +518,20 @@ _add(
         "prod",
         ("x",),
         numerics.product,
-        ("prod_others(x)",),
+        ("prod_others(x, g)",),
         "product of all elements",
         kind=R,  # no combine: prod_others reads all elements
-        convention="exact at zeros (product of the other elements), as PyTorch",
+        convention="exact at zeros (product of the other elements, no division), as PyTorch",
     ),
     Primitive(
         "logsumexp",
         ("x",),
         _logsumexp,
-        ("exp(x - out)",),
+        # The weights exp(x - m) / sum(exp(x - m)), m = max(x): not exp(x - out), whose `out`
+        # is rounded (logsumexp([1e300, 1e300]) is 1e300, and exp(x - out) 1 instead of 0.5).
+        ("softmax_all(x)",),
         "log(sum(exp(x))), numerically stable",
-        kind=R,
-        combine=_logsumexp_parts,
+        kind=R,  # no combine: the weights read all the elements
     ),
     Primitive(
         "dot",
@@ -640,13 +649,14 @@ _add(
         public=False,
         structural_zeros=lambda x: ~np.isfinite(x),
     ),
+    Primitive("softmax_all", ("x",), _softmax_all, ("0",), "softmax over all the elements", public=False),
     Primitive(
         "prod_others",
-        ("x",),
+        ("x", "g"),
         numerics.products_of_others,
-        ("0",),
-        "product of the other elements",
+        ("0", "0"),
+        "g times the product of the other elements",
         public=False,
-        structural_zeros=_others_zero,
+        structural_zeros=lambda x, g: _others_zero(x),
     ),
 )

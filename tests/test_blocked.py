@@ -16,12 +16,12 @@ PROGRAMS = [
     "mean(sin(x**2))",
     "sum(x*w) + w**2",
     "bce(sigmoid(w*x+b), y)",
-    "logsumexp(x) * norm(x)",
+    "mean(x**2) * norm(x)",
     "mse(x, y) + dot(x, y)/c",
     "q = sum(exp(-x**2)); sqrt(q) + mean(detach(x)*x)",
     "bce_with_logits(x*w, y) + mean(relu(x) + abs(x)) + mean(clamp(x, -1, w))",
     "z = w*x + b; p = sigmoid(z); bce(p, y) + mean(p)**2",
-    "mean(x) * sum(y) + logsumexp(x*y)",
+    "mean(x) * sum(y) + norm(x*y)",
     "sum(x) * sum([1, 2] * w) + sum(linspace(0, 1, 3))",
 ]
 
@@ -62,7 +62,7 @@ def test_blocked_modes_agree_with_whole_array_reverse_mode(
 
 @pytest.mark.usefixtures("small_blocks")
 def test_blocked_results_are_deterministic() -> None:
-    f = compile("bce(sigmoid(w*x+b), y) + logsumexp(x)")
+    f = compile("bce(sigmoid(w*x+b), y) + norm(x)")
     pt = _point(f, 5000)
     first = f.grad(pt)
     for _ in range(3):
@@ -75,7 +75,8 @@ def test_blocked_results_are_deterministic() -> None:
 @pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize(
     "program",
-    ["x - mean(x)", "sum((x - mean(x))**2)", "prod(x)", "sum(x * linspace(0, 1, 1000))"],
+    # logsumexp's weights read every element (its `out` is rounded: see the primitive table)
+    ["x - mean(x)", "sum((x - mean(x))**2)", "prod(x)", "sum(x * linspace(0, 1, 1000))", "logsumexp(x)"],
 )
 def test_programs_that_do_not_qualify_fall_back(program: str) -> None:
     f = compile(program)

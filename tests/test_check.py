@@ -533,9 +533,9 @@ def test_cli_big_input_says_what_finite_differences_covered(monkeypatch: pytest.
     monkeypatch.setattr(LIMITS, "max_check_fd_work", 300_000)
     result = cli("sum(sin(x))", "x=linspace(0, 1, 40)", "--manual", "cos(x)")
     assert result.exit_code == 0, (result.stdout, result.stderr)
-    assert "of 40 elements (evenly spaced)" in result.stdout
+    assert "of its 40 elements (evenly spaced)" in result.stdout
     assert "30 more elements of x not shown: 30 ok" in result.stdout
-    sampled = int(re.search(r"on (\d+) of 40 elements", result.stdout).group(1))  # type: ignore[union-attr]
+    sampled = int(re.search(r"on (\d+) of its 40 elements", result.stdout).group(1))  # type: ignore[union-attr]
     assert 1 <= sampled < 40
     obj = json.loads(cli("sum(sin(x))", "x=linspace(0, 1, 40)", "--json").stdout)
     fd = obj["gradients"]["x"]["finite_difference"]

@@ -19,10 +19,15 @@ from gradcli.engine.values import bind, forward_values
 from gradcli.limits import LIMITS
 
 
-def fd_of(program: str, name: str = "x", budget: int | None = None, **bindings: Any) -> fd.FDResult:
+def _graph_vals(program: str, **bindings: Any) -> tuple[Any, Any]:
     graph = Compiled(program).graph
     inputs, _ = bind(graph, bindings)
     vals, _ = forward_values(graph, inputs)
+    return graph, vals
+
+
+def fd_of(program: str, name: str = "x", budget: int | None = None, **bindings: Any) -> fd.FDResult:
+    graph, vals = _graph_vals(program, **bindings)
     return fd.gradient(graph, vals, name, budget=budget)
 
 
@@ -212,7 +217,9 @@ def test_rounding_noise_floor_uses_the_intermediates() -> None:
     assert_within_estimate(r, 2e-5 / (1 + 1e-10))
 
 
-def test_big_input_is_sampled_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_costly_input_is_differenced_on_fewer_elements_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     x = np.linspace(0.0, 1.0, 50)
     monkeypatch.setattr(LIMITS, "max_check_fd_work", 400_000)
     r = fd_of("sum(sin(x))", x=x)
@@ -220,7 +227,7 @@ def test_big_input_is_sampled_within_the_budget(monkeypatch: pytest.MonkeyPatch)
     chosen = np.flatnonzero(r.computed)
     assert 1 <= chosen.size < 50
     assert chosen[0] == 0 and chosen[-1] == 49  # evenly spaced, both ends
-    assert "of 50 elements" in r.note and "GRADCLI_MAX_CHECK_FD_WORK" in r.note
+    assert "of its 50 elements" in r.note and "GRADCLI_MAX_CHECK_FD_WORK" in r.note
     assert np.all(np.isnan(r.estimate[~r.computed]))
     assert_within_estimate(
         fd.FDResult(
@@ -280,3 +287,24 @@ def test_smooth_compositions(a: float, b: float, x: float) -> None:
     )
     r = fd_of(program, x=x, a=a, b=b)
     assert abs(float(r.estimate) - exact) <= FD_FACTOR * float(r.error) + 1e-7 * abs(exact) + 1e-12
+
+
+def test_a_big_input_is_differenced_on_a_seeded_random_sample() -> None:
+    x = np.linspace(0.0, 1.0, 5000)
+    r = fd_of("sum(sin(x))", x=x)
+    chosen = np.flatnonzero(r.computed)
+    assert chosen.size == fd.FD_ELEMENTS
+    assert f"seed {fd.FD_SEED}" in r.note and "random sample of 100 of its 5,000 elements" in r.note
+    again = fd.gradient(*_graph_vals("sum(sin(x))", x=x), "x")
+    np.testing.assert_array_equal(np.flatnonzero(again.computed), chosen)  # the same seed, the same sample
+    other = fd.gradient(*_graph_vals("sum(sin(x))", x=x), "x", sample=fd.Sample(7, 1))
+    assert np.flatnonzero(other.computed).size == 7 and "seed 1" in other.note
+    np.testing.assert_allclose(r.estimate[chosen], np.cos(x[chosen]), rtol=1e-8)
+
+
+def test_the_cost_of_an_evaluation_counts_what_a_reduction_reads() -> None:
+    """sum(x) of a million elements costs a million element-operations per evaluation: the
+    budget then allows few elements (it used to be charged one, and took minutes)."""
+    x = np.linspace(0.0, 1.0, 1_000_000)
+    r = fd_of("sum(x)", x=x)
+    assert 1 <= int(r.computed.sum()) <= 10 and "element-operations" in r.note

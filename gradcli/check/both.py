@@ -9,7 +9,7 @@ infinity with the same infinity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,29 +30,42 @@ class Both:
         return not self.differences
 
 
-def difference(forward: Any, reverse: Any, m: Any = None) -> float | None:
-    """None when forward mode agrees with reverse mode (given the terms' magnitude m); else the
+def difference(forward: Any, reverse: Any, slack: Any = None) -> float | None:
+    """None when forward mode agrees with reverse mode (given the rounding slack of the terms); else the
     largest relative difference among the elements that disagree (inf for a shape mismatch or
     NaN on one side only)."""
-    if tolerance.agree(forward, reverse, m=m):
+    if tolerance.agree(forward, reverse, slack=slack):
         return None
     if np.shape(forward) != np.shape(reverse):
         return float("inf")
     fwd = np.asarray(forward, dtype=np.float64)
     rev = np.asarray(reverse, dtype=np.float64)
-    bad = ~tolerance.close(fwd, rev, s=tolerance.scale(rev), m=m)
+    bad = ~tolerance.close(fwd, rev, s=tolerance.scale(rev), slack=slack)
     rel = tolerance.discrepancy(fwd, rev)[0]
     rel = np.where(np.isnan(fwd) != np.isnan(rev), np.inf, rel)
     return float(np.max(rel[bad]))
 
 
+def rounding_slack(
+    compiled: Compiled, bindings: Mapping[str, Any], wrt: Iterable[str] | str | None = None
+) -> dict[str, Any]:
+    """Per input element, how far two exact routes to the gradient may fairly differ by
+    rounding the chain rule's terms (gradcli.check.tolerance.slack_of)."""
+    from gradcli.engine.values import bind, forward_values
+
+    names = compiled.check_wrt(wrt)
+    inputs, _ = bind(compiled.graph, bindings)
+    vals, counts = forward_values(compiled.graph, inputs)
+    return tolerance.slack_of(compiled.graph, vals, counts, names)
+
+
 def grad_both(compiled: Compiled, bindings: Mapping[str, Any], wrt: Any = None) -> Both:
     reverse = compiled.grad(bindings, wrt=wrt, mode="reverse")
     forward = compiled.grad(bindings, wrt=wrt, mode="forward")
-    terms = compiled.magnitudes(bindings, wrt=wrt)
+    slack = rounding_slack(compiled, bindings, wrt)
     differences = {}
     for name, g in reverse.gradient.items():
-        diff = difference(forward.gradient[name], g, terms[name])
+        diff = difference(forward.gradient[name], g, slack[name])
         if diff is not None:
             differences[name] = diff
     return Both(reverse, forward, differences)

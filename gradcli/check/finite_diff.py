@@ -29,11 +29,14 @@ finite differences cannot judge it (typically a kink closer than the smallest st
 Work. When every operation between the input and the output is element-wise, each
 output element depends on one element of the input, so all elements are perturbed at
 once: about 2·K evaluations of the ops that depend on the input, whatever the size.
-Otherwise each element costs 2·K evaluations; when the total would exceed
-LIMITS.max_check_fd_work (element-operations), an evenly spaced sample of the elements
-is differenced, and the others are left to the exact routes (`computed` says which).
-A batch over the budget is skipped (one evaluation already costs the whole array), and
-a batch keeps at most MAX_COLUMNS output elements in its tableau (a sample beyond).
+Otherwise each element costs 2·K evaluations of everything the input feeds (a reduction
+over n elements costs n per evaluation): an input of at most FD_ALL elements is differenced
+in full, a bigger one on a random sample of FD_ELEMENTS elements (seeded: the note gives
+the seed), and never more than LIMITS.max_check_fd_work element-operations in all (fewer
+elements then; none, with a note, when one element alone costs more). The elements left
+out are judged by the exact routes (`computed` says which). A batch over the budget is
+skipped (one evaluation already costs the whole array), and a batch keeps at most
+MAX_COLUMNS output elements in its tableau (a sample beyond).
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ ROUGH_RATIO = 0.7  # s(h/2) / s(h) above this (smooth: 0.5) flags a kink inside 
 ROUGH_SIGNAL = 100.0  # ... when s also stands this far above its rounding error
 OP_COST = 1000  # element-operations charged per op evaluation (interpreter overhead)
 MAX_COLUMNS = 100_000  # output elements kept in one tableau (memory: ~100 bytes each per level)
+FD_ALL = 1000  # an input with at most this many elements is differenced element by element in full
+FD_ELEMENTS = 100  # above that, a random sample of this many elements (check --fd-elements)
+FD_SEED = 20261201  # the sample's seed (check --fd-seed), printed in the note
 
 
 @dataclass
@@ -224,7 +230,18 @@ class _Evaluator:
     def __init__(self, graph: Graph, vals: Sequence[Array], seed: int, dep: Sequence[bool]) -> None:
         self.graph, self.vals, self.seed = graph, vals, seed
         self.order = [i for i, op in enumerate(graph.ops) if dep[i] and op.prim is not None]
-        self.cost = sum(math.prod(np.shape(vals[i])) + OP_COST for i in self.order) + OP_COST
+        # One evaluation reads every argument and writes every result of the ops that depend
+        # on the input (a reduction of n elements costs n, not its one output), plus the
+        # interpreter's cost per op.
+        self.cost = (
+            sum(
+                math.prod(np.shape(vals[i]))
+                + sum(math.prod(np.shape(vals[a])) for a in graph.ops[i].args)
+                + OP_COST
+                for i in self.order
+            )
+            + OP_COST
+        )
 
     def magnitude(self, shape: tuple[int, ...] | None) -> np.ndarray:
         """The largest |value| among the input and the ops that depend on it: per element of
@@ -271,7 +288,18 @@ def _empty(shape: tuple[int, ...], method: str, note: str = "", value: float = n
     )
 
 
-def gradient(graph: Graph, vals: Sequence[Array], name: str, *, budget: int | None = None) -> FDResult:
+@dataclass(frozen=True)
+class Sample:
+    """Which elements of a big input are differenced: at most `elements` of them, drawn at
+    random with `seed` (an input of at most FD_ALL elements is differenced in full)."""
+
+    elements: int = FD_ELEMENTS
+    seed: int = FD_SEED
+
+
+def gradient(
+    graph: Graph, vals: Sequence[Array], name: str, *, budget: int | None = None, sample: Sample = Sample()
+) -> FDResult:
     """Finite-difference d sum(output) / d `name` at the point whose op values are `vals`."""
     budget = LIMITS.max_check_fd_work if budget is None else budget
     seed = graph.inputs[name]
@@ -291,7 +319,7 @@ def gradient(graph: Graph, vals: Sequence[Array], name: str, *, budget: int | No
         if work > budget:
             return _empty(shape, "skipped", _over_budget(name, work, budget))
         return _batched(ev, x, top, count, vals[graph.output], out_shape, name)
-    return _per_element(ev, x, top, count, vals[graph.output], name, budget)
+    return _per_element(ev, x, (top, count), vals[graph.output], name, (budget, sample))
 
 
 def _over_budget(name: str, work: float, budget: int) -> str:
@@ -391,42 +419,62 @@ def _reduce_back(a: np.ndarray, shape: tuple[int, ...], how: Any) -> np.ndarray:
     return np.asarray(out, dtype=np.float64).reshape(shape)
 
 
+def _chosen(n: int, per_element: float, name: str, budget: int, sample: Sample) -> tuple[np.ndarray, str]:
+    """The elements to difference (flat indices, sorted) and the note that says how they were
+    chosen: all of a small input; a seeded random sample of a big one; fewer when each one
+    costs so much that the work limit would be passed."""
+    if n <= FD_ALL:
+        wanted = np.arange(n)
+        how = ""
+    else:
+        rng = np.random.default_rng(sample.seed)
+        wanted = np.sort(rng.choice(n, size=min(n, sample.elements), replace=False))
+        how = f"a random sample of {wanted.size:,} of its {n:,} elements (--fd-elements; seed {sample.seed}, --fd-seed)"
+    affordable = int(budget // per_element) if per_element > 0 else wanted.size
+    if affordable < wanted.size:
+        wanted = wanted[np.unique(np.linspace(0, wanted.size - 1, max(affordable, 1)).round().astype(int))]
+        how = (
+            f"{wanted.size:,} of its {n:,} elements (evenly spaced), each costing about {per_element:,.0f} element-operations, "
+            f"to stay within {variable('max_check_fd_work')}"
+        )
+    if not how:
+        return wanted, ""
+    return wanted, f"finite differences for '{name}' on {how}; the exact routes judge the rest"
+
+
 def _per_element(
-    ev: _Evaluator, x: np.ndarray, top: np.ndarray, count: np.ndarray, out0: Array, name: str, budget: int
+    ev: _Evaluator,
+    x: np.ndarray,
+    plan: tuple[np.ndarray, np.ndarray],
+    out0: Array,
+    name: str,
+    limits: tuple[int, Sample],
 ) -> FDResult:
     shape = tuple(x.shape)
     n = x.size
     if n == 0:
         return _blank(shape, "per element", "")
-    per_element = 2 * float(np.mean(count)) * ev.cost
-    allowed = n if per_element * n <= budget else int(budget // per_element)
-    note = ""
-    if allowed < 1:
+    budget, sample = limits
+    per_element = 2 * float(np.mean(plan[1])) * (ev.cost + n)
+    if per_element > budget:
         return _empty(shape, "skipped", _over_budget(name, per_element, budget))
-    if allowed < n:
-        chosen = np.unique(np.linspace(0, n - 1, allowed).round().astype(int))
-        note = (
-            f"finite differences for '{name}' on {chosen.size:,} of {n:,} elements (evenly spaced), "
-            f"to stay within {variable('max_check_fd_work')}; the exact routes judge the rest"
-        )
-    else:
-        chosen = np.arange(n)
+    chosen, note = _chosen(n, per_element, name, budget, sample)
     steps = level_steps(x.ravel()[chosen])
-    levels = steps.shape[0]
-    m = chosen.size
+    levels, m = steps.shape
     fp, fm = np.full((levels, m), np.nan), np.full((levels, m), np.nan)
     xp_all, xm_all = np.full((levels, m), np.nan), np.full((levels, m), np.nan)
     flat = x.ravel()
+    point = flat.copy()  # one buffer: an element is moved, evaluated, and put back
     for col, j in enumerate(chosen):
         for k in range(levels):
             h = steps[k, col]
             if not np.isfinite(h):
                 break
             for sign, f_out, x_out in ((1.0, fp, xp_all), (-1.0, fm, xm_all)):
-                point = flat.copy()
                 point[j] = flat[j] + sign * h
                 x_out[k, col] = point[j]
                 f_out[k, col] = float(np.sum(ev.output(point.reshape(shape))))
+            point[j] = flat[j]
     f0 = np.full(m, float(np.sum(out0)))
     magnitude = max(float(ev.magnitude(None)), float(np.sum(np.abs(out0))))
     est, err, step, rough = richardson(fp, fm, f0, xp_all, xm_all, magnitude)

@@ -19,6 +19,7 @@ tomllib does not report where keys are, so `KeyLocator` finds them in the text: 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from typing import Any
 from gradcli.check.verdict import CheckInputError, CheckSpec, Prepared, prepare
 from gradcli.errors import UNPRINTABLE, GradcliError, did_you_mean
 from gradcli.lang.ast import Span
+from gradcli.lang.parser import check_float
+from gradcli.limits import LIMITS, exceeded
 
 CHECK_KEYS = ("name", "program", "at", "wrt", "manual", "expect", "rtol", "atol")
 EXPECT_KEYS = ("value", "gradient")
@@ -168,7 +171,7 @@ class _Reader:
         import tomllib
 
         try:
-            data = tomllib.loads(self.text)
+            data = tomllib.loads(self.text, parse_float=self._float)
         except tomllib.TOMLDecodeError as exc:
             raise self._syntax(exc) from None
         extra = [k for k in data if k != "check"]
@@ -204,6 +207,17 @@ class _Reader:
                 )
             seen[c.spec.name] = c
         return out
+
+    def _float(self, text: str) -> float:
+        """A TOML float as gradcli's language reads a number: 1e999 and 1e-400 are errors, not
+        inf and 0 (TOML's own `inf` and `nan` keywords are values)."""
+        if text.lstrip("+-") in ("inf", "nan"):
+            return float(text)
+        try:
+            return check_float(text.replace("_", ""))
+        except GradcliError as err:
+            line = next((n + 1 for n, row in enumerate(self.where.lines) if text in row), 1)
+            raise SpecError(f"{self.path}:{line}: {err.message}", hint=err.hint) from None
 
     def _syntax(self, exc: Exception) -> SpecError:
         message = str(exc)
@@ -262,9 +276,9 @@ class _Reader:
         for key in ("rtol", "atol"):
             if key in table:
                 v = table[key]
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
                     raise self.error(
-                        i, [key], "must be a non-negative number", name=label, hint=f"{key} = 1e-9"
+                        i, [key], "must be a finite non-negative number", name=label, hint=f"{key} = 1e-9"
                     )
                 tols[key] = float(v)
         spec = CheckSpec(
@@ -322,6 +336,10 @@ class _Reader:
                 raise self.error(i, key, "true/false is not a number", name=label)
             try:
                 value = np.asarray(raw, dtype=np.float64)
+            except OverflowError:  # an integer beyond float64's range
+                raise self.error(
+                    i, key, "is too large for a float64 (the largest is about 1.8e308)", name=label
+                ) from None
             except (TypeError, ValueError):
                 raise self.error(
                     i,
@@ -396,7 +414,7 @@ class _Reader:
         if not bad:
             try:
                 np.asarray(raw, dtype=np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 bad = True
         if bad:
             raise self.error(i, key, "must be a number or an array of numbers", name=label)
@@ -436,14 +454,19 @@ def load(
 
     `rtol`, `atol` (the command line's) apply to the checks that set none of their own."""
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as f:  # at most the text-file limit: not /dev/zero forever
+            raw = f.read(LIMITS.max_text_file_bytes + 1)
     except OSError as exc:
         raise SpecError(
             f"cannot read the spec file {path}: {exc.strerror or exc}",
             hint="gradcli check --spec checks.toml (see the README for the format)",
         ) from None
+    if len(raw) > LIMITS.max_text_file_bytes:
+        raise exceeded(
+            "max_text_file_bytes", f"the spec file {path} is larger than {LIMITS.max_text_file_bytes:,} bytes"
+        )
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte order mark at the start is not part of the TOML
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SpecError(f"{path}:{line}: the file is not UTF-8 text") from None

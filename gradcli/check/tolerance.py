@@ -12,8 +12,10 @@ rounding in a gradient scales with its largest terms, so an element that cancels
 magnitude of the chain rule's terms of that element, Σ|products of local derivatives|
 (gradcli.engine.reverse.magnitudes): where the terms cancel inside one element (tanh(x)/x at
 x = 1e-8, terms of 1e16 summing to -0.7), each route's rounding is about eps·m, and MTOL·m
-allows for it (an element whose m is not finite, an infinite term, is judged without it).
-Equal values agree (infinities included), and so do two NaNs; NaN never agrees with a number.
+allows for it. Where m is not finite (a term is infinite: asin'(1)), the sum is not determined, and any
+two values that are not finite agree (inf - inf is NaN in one order of the additions, inf in
+another); a finite value never agrees with one that is not. Equal values agree (infinities
+included), and so do two NaNs; NaN never agrees with a number.
 """
 
 from __future__ import annotations
@@ -42,25 +44,39 @@ def scale(reference: Any) -> float:
 
 
 def close(
-    a: Any, b: Any, *, rtol: float = RTOL, atol: float = ATOL, s: float = 1.0, m: Any = None
+    a: Any, b: Any, *, rtol: float = RTOL, atol: float = ATOL, s: float = 1.0, slack: Any = None
 ) -> np.ndarray:
-    """Per element: |a - b| <= atol·s + rtol·max(|a|, |b|) + MTOL·m (m where finite); equal
-    values and two NaNs agree."""
+    """Per element: |a - b| <= atol·s + rtol·max(|a|, |b|) + slack, where `slack` is MTOL·m
+    (`slack_of`; ignored where not finite); equal values and two NaNs agree."""
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
-    terms = 0.0 if m is None else np.asarray(m, dtype=np.float64)
+    extra = np.float64(0.0) if slack is None else np.asarray(slack, dtype=np.float64)
     with np.errstate(all="ignore"):
-        slack = MTOL * np.where(np.isfinite(terms), terms, 0.0)
-        within = np.abs(x - y) <= atol * s + rtol * np.maximum(np.abs(x), np.abs(y)) + slack
-    return np.asarray((within & np.isfinite(x) & np.isfinite(y)) | (x == y) | (np.isnan(x) & np.isnan(y)))
+        within = np.abs(x - y) <= atol * s + rtol * np.maximum(np.abs(x), np.abs(y)) + np.where(
+            np.isfinite(extra), extra, 0.0
+        )
+    same = (within & np.isfinite(x) & np.isfinite(y)) | (x == y) | (np.isnan(x) & np.isnan(y))
+    # With an infinite term (asin'(1); inf·0 makes the magnitude NaN), the sum is not
+    # determined: inf - inf is NaN in one order of the additions and inf in another. Not
+    # finite agrees with not finite.
+    undetermined = ~np.isfinite(extra) & ~np.isfinite(x) & ~np.isfinite(y)
+    return np.asarray(same | undetermined)
 
 
-def agree(route: Any, reference: Any, *, rtol: float = RTOL, atol: float = ATOL, m: Any = None) -> bool:
+def agree(route: Any, reference: Any, *, rtol: float = RTOL, atol: float = ATOL, slack: Any = None) -> bool:
     """Every element of `route` agrees with `reference` (same shape), with s from the reference
-    and m, when given, the magnitude of the terms."""
+    and `slack` (MTOL·m, `slack_of`) when given."""
     if np.shape(route) != np.shape(reference):
         return False
-    return bool(np.all(close(route, reference, rtol=rtol, atol=atol, s=scale(reference), m=m)))
+    return bool(np.all(close(route, reference, rtol=rtol, atol=atol, s=scale(reference), slack=slack)))
+
+
+def slack_of(graph: Any, vals: Any, counts: Any, wrt: Any) -> dict[str, np.ndarray]:
+    """MTOL·m per input element: the backward sweep on absolute values, seeded with MTOL (so
+    that terms beyond float64's range still give a finite allowance)."""
+    from gradcli.engine.reverse import magnitudes
+
+    return magnitudes(graph, vals, counts, wrt, factor=MTOL)
 
 
 def discrepancy(route: Any, reference: Any) -> tuple[np.ndarray, np.ndarray]:

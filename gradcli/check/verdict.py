@@ -39,7 +39,6 @@ import numpy as np
 from gradcli.api import Compiled, domain_warnings
 from gradcli.check import finite_diff, tolerance
 from gradcli.engine.graph import Graph, Through
-from gradcli.engine.reverse import magnitudes
 from gradcli.engine.rules import kinks
 from gradcli.engine.values import bind, fit, forward_values
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, UsageError, did_you_mean
@@ -99,6 +98,7 @@ class CheckSpec:
     rtol: float | None = None
     atol: float | None = None
     name: str = ""
+    sample: finite_diff.Sample = field(default_factory=finite_diff.Sample)  # big inputs' elements
 
 
 def parse_manual(text: str) -> tuple[str | None, str]:
@@ -257,7 +257,7 @@ def prepare(spec: CheckSpec) -> Prepared:
         inputs, warnings = bind(graph, spec.bindings)
         vals, counts = forward_values(graph, inputs)
     with _field("wrt"):
-        wrt = compiled._check_wrt(spec.wrt)
+        wrt = compiled.check_wrt(spec.wrt)
     env = environment(graph, vals)
     manual: dict[str, tuple[str, np.ndarray]] = {}
     for target, formula in spec.manual:
@@ -387,9 +387,9 @@ def verdict(prep: Prepared) -> CheckResult:
     atol = DEFAULT_ATOL if spec.atol is None else float(spec.atol)
     notes: list[str] = []
     rev, fwd = _exact_routes(prep, notes)
-    terms = magnitudes(graph, vals, prep.counts, prep.wrt)
+    slack = tolerance.slack_of(graph, vals, prep.counts, prep.wrt)
     excuses = find_excuses(graph, vals, prep.counts, prep.wrt)
-    rows = [_input_row(prep, name, (rev, fwd, terms), excuses, (rtol, atol), notes) for name in prep.wrt]
+    rows = [_input_row(prep, name, (rev, fwd, slack), excuses, (rtol, atol), notes) for name in prep.wrt]
     value = vals[graph.output]
     value_status = OK
     if np.any(np.isnan(value)):
@@ -441,10 +441,10 @@ def _input_row(
     notes: list[str],
 ) -> Row:
     """Every route for one input, judged; notes on finite differences go to `notes`."""
-    fd = finite_diff.gradient(prep.compiled.graph, prep.vals, name)
+    fd = finite_diff.gradient(prep.compiled.graph, prep.vals, name, sample=prep.spec.sample)
     if fd.note:
         notes.append(fd.note)
-    rev, fwd, terms = exact
+    rev, fwd, slack = exact
     formula, manual = prep.manual.get(name, (None, None))
     reference = np.asarray(rev[name], dtype=np.float64)
     routes = Routes(
@@ -454,7 +454,7 @@ def _input_row(
         manual,
         formula,
         prep.expect_gradient.get(name),
-        np.asarray(terms[name], dtype=np.float64),
+        np.asarray(slack[name], dtype=np.float64),
     )
     row = _row(name, routes, excuses, *tolerances)
     if row.vague.any():
@@ -478,7 +478,7 @@ class Routes:
     manual: np.ndarray | None
     formula: str | None
     expected: np.ndarray | None
-    terms: np.ndarray  # the magnitude of the chain rule's terms (gradcli.check.tolerance)
+    slack: np.ndarray  # the rounding allowance of the chain rule's terms (gradcli.check.tolerance)
 
     def exact(self) -> list[tuple[str, np.ndarray]]:
         """The exact routes besides reverse mode, by label."""
@@ -513,7 +513,7 @@ def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol
     tally = _Tally(rev)
     for label, arr in routes.exact():
         tally.nan |= np.isnan(arr)
-        bad = ~tolerance.close(arr, rev, rtol=rtol, atol=atol, s=scale, m=routes.terms)
+        bad = ~tolerance.close(arr, rev, rtol=rtol, atol=atol, s=scale, slack=routes.slack)
         tally.fail |= bad
         tally.note(bad & ~np.isnan(arr) & ~np.isnan(rev), label)
         tally.discrepancy(arr)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typer._click import Context  # click's Context (vendored by typer)
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OUTPUT = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report a SIGINT
 
 # What each exit code means, for the help of the commands that can return it.
 EXIT_TEXT = {

@@ -24,6 +24,8 @@ from gradcli.cli.options import (
     Atol,
     Bindings,
     Debug,
+    FdElements,
+    FdSeed,
     Junit,
     Manual,
     NoColor,
@@ -71,6 +73,8 @@ def check(
     junit: Junit = None,
     fmt: Format = "table",
     json_out: JsonLines = False,
+    fd_elements: FdElements = 100,
+    fd_seed: FdSeed = 20261201,
     precision: Precision = 10,
     no_color: NoColor = False,
     debug: Debug = False,
@@ -92,12 +96,16 @@ def check(
       gradcli check 'relu(x)' x=0
       gradcli check --spec examples/checks.toml --junit report.xml --format github
     """
+    from gradcli.check.finite_diff import Sample
     from gradcli.check.report import Located
     from gradcli.check.verdict import verdict
 
     style = Style(json_out or fmt == "json", precision, no_color)
+    _finite_tolerances(rtol, atol)
     asked = Asked(program, bindings or [], manual or [], wrt or [], rtol, atol)
     prepared, places = _from_spec(spec, asked) if spec is not None else _from_command_line(asked)
+    for prep in prepared:
+        prep.spec.sample = Sample(fd_elements, fd_seed)
     _check_junit_path(junit)
     located = []
     for prep, (file, line) in zip(prepared, places, strict=True):
@@ -111,6 +119,19 @@ def check(
 
 
 Places = list[tuple[str | None, int | None]]
+
+
+def _finite_tolerances(rtol: float | None, atol: float | None) -> None:
+    """A tolerance must be a number: inf would let anything pass (and is not JSON)."""
+    import math
+
+    from gradcli.check.verdict import CheckUsageError
+
+    for option, value in (("--rtol", rtol), ("--atol", atol)):
+        if value is not None and not math.isfinite(value):
+            raise CheckUsageError(
+                f"{option} must be a finite number, got {value:g}", hint=f"{option} 1e-9, for example"
+            )
 
 
 @dataclass(frozen=True)

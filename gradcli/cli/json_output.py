@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcli.arrays import Array
-from gradcli.output.jsondata import dumps, to_json
+from gradcli.output import jsondata
+from gradcli.output.jsondata import to_json
 
 if TYPE_CHECKING:
     from gradcli.check.report import Located
@@ -28,8 +29,9 @@ JSON_MAX_ELEMENTS = 10_000  # explain: larger arrays are written as their shape 
 
 
 def write(obj: Any) -> None:
-    """One JSON object on one line of stdout."""
-    sys.stdout.write(dumps(obj) + "\n")
+    """One JSON object on one line of stdout (big arrays streamed: bounded memory)."""
+    jsondata.write(obj, sys.stdout)
+    sys.stdout.write("\n")
     sys.stdout.flush()
 
 

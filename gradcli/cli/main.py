@@ -3,6 +3,10 @@ unexpected into one line and exit code 3 (a bug)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
+import os
 import sys
 from collections.abc import Sequence
 
@@ -10,7 +14,7 @@ import typer
 
 # Importing a command module registers its commands on `app`, in this order (the help's).
 from gradcli.cli import check, explain, functions, grad  # noqa: F401
-from gradcli.cli.app import EXIT_INTERNAL, app, fail
+from gradcli.cli.app import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, app, fail
 
 __all__ = ["app", "main"]
 
@@ -37,21 +41,36 @@ def app_for(args: Sequence[str]) -> typer.Typer:
 
 def main() -> None:
     """Console entry point. Typer handles usage errors (exit 2); commands turn user errors
-    into messages (exit 2); anything else is a bug: one line, exit 3, traceback with --debug."""
+    into messages (exit 2); output that cannot be written exits 4; anything else is a bug:
+    one line, exit 3, traceback with --debug."""
     import warnings
 
     # numpy's overflow/invalid-value RuntimeWarnings would print source lines on stderr;
     # gradcli reports NaN and inf itself, in words.
     warnings.simplefilter("ignore", RuntimeWarning)
-    # A stream that cannot encode a character (PYTHONIOENCODING=ascii, a Windows pipe in
-    # cp1252) gets `\u2202` instead of `∂`, never a UnicodeEncodeError.
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
+    _streams()
+    debug = "--debug" in sys.argv[1:]
     try:
-        app_for(sys.argv[1:])(prog_name="gradcli")
+        try:
+            app_for(sys.argv[1:])(prog_name="gradcli")
+        finally:
+            sys.stdout.flush()  # a full disk shows here, not at the interpreter's exit
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _quiet_exit("interrupted", EXIT_INTERRUPTED)
+    except MemoryError:
+        _quiet_exit(
+            "limit exceeded: out of memory; the input needs more memory than this machine has "
+            "(lower the GRADCLI_MAX_... limits to stop such inputs early)",
+            EXIT_BAD_INPUT,
+        )
+    except OSError as exc:  # writing the output: a full disk, a closed or broken pipe
+        if debug:
+            raise
+        _output_failed(exc)
     except Exception as exc:
-        if "--debug" in sys.argv[1:]:
+        if debug:
             raise
         fail(
             f"{type(exc).__name__}: {exc}\n"
@@ -59,3 +78,46 @@ def main() -> None:
             label="internal error",
         )
         sys.exit(EXIT_INTERNAL)
+
+
+class _Closed(io.TextIOBase):
+    """Standard output that the shell closed (`>&-`): writing to it is an output error."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _streams() -> None:
+    """Standard streams that can be written: a closed stderr (`2>&-`) takes the messages to
+    /dev/null; a closed stdout fails on the first write (exit 4). A stream that cannot encode
+    a character (PYTHONIOENCODING=ascii, a Windows pipe in cp1252) gets `\u2202` instead of
+    `∂`, never a UnicodeEncodeError."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
+    if sys.stdout is None:
+        sys.stdout = _Closed()
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _output_failed(exc: OSError) -> None:
+    """Exit 4: the output could not be written. A reader that went away (`| head -1`) gets no
+    message; anything else (a full disk) is said on stderr."""
+    if not isinstance(exc, BrokenPipeError):
+        with contextlib.suppress(Exception):
+            fail(f"cannot write the output: {exc.strerror or exc}", label="output error")
+    with contextlib.suppress(Exception):  # nothing more to flush at the interpreter's exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_OUTPUT)
+
+
+def _quiet_exit(message: str, code: int) -> None:
+    """A last message without anything that could need memory or imports, and the exit code."""
+    with contextlib.suppress(Exception):
+        os.write(2, (message + "\n").encode())
+    os._exit(code)

@@ -147,3 +147,15 @@ Junit = Annotated[
         help="Also write a JUnit XML report (one testcase per check).",
     ),
 ]
+FdElements = Annotated[
+    int,
+    typer.Option(
+        "--fd-elements",
+        min=1,
+        metavar="N",
+        help="Finite differences on a random sample of N elements of an input above 1,000 elements.",
+    ),
+]
+FdSeed = Annotated[
+    int, typer.Option("--fd-seed", metavar="S", help="The seed of that sample (printed in the note).")
+]

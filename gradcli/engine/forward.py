@@ -26,7 +26,7 @@ from gradcli.arrays import Array
 from gradcli.engine import scaling
 from gradcli.engine.graph import Graph
 from gradcli.engine.rules import CompiledRule, rules
-from gradcli.engine.values import fit, fit_live, or_live
+from gradcli.engine.values import fit_live, or_live
 from gradcli.errors import LimitError
 from gradcli.limits import LIMITS, exceeded
 from gradcli.primitives import Primitive
@@ -97,11 +97,11 @@ class Pass:
         pattern = np.eye(size, dtype=bool)  # off the diagonal: structural zeros
         if t.mask is not None:
             pattern &= np.diag(np.broadcast_to(t.mask, self.S).ravel())
-        exp = t.exp  # per direction (the diagonal's element), over all of that direction's entries
+        exp = t.exp  # the diagonal's exponents on the diagonal; the zeros off it get ZERO_EXP
         if not scaling.plain(exp):
-            exp = np.broadcast_to(
-                np.broadcast_to(exp, self.S).reshape(self.S + (1,) * len(shape)), self.D + shape
-            )
+            dexp = np.full((size, size), scaling.ZERO_EXP)
+            np.fill_diagonal(dexp, np.broadcast_to(exp, self.S).ravel())
+            exp = np.broadcast_to(dexp.reshape(self.S + self.S), self.D + shape)
         return Tangent(
             False,
             np.broadcast_to(eye.reshape(self.S + self.S), self.D + shape),
@@ -204,48 +204,25 @@ class Pass:
     def _reduce_row(
         self, rule: CompiledRule, k: int, t: Tangent, args: list[Array], out: Array, n: int
     ) -> Tangent:
-        """The tangent a reduction gets through argument k: per direction, the partials summed
-        over the broadcast elements onto the argument's shape, times its tangent, where both
-        are not structurally zero."""
+        """The tangent a reduction gets through argument k: per direction, the sum over the
+        elements of the rule applied to the argument's tangent (partial × tangent), structural
+        zeros selected and the exponents of scaled tangents lined up, as reverse mode sums."""
         full = np.broadcast_shapes(*(np.shape(a) for a in args))
         shape = np.shape(args[k])
-        weights = fit(np.broadcast_to(rule.partial(args, out, n), full), shape)
-        rlive = rule.live(args, out, n)
-        wlive = None if rlive is None else fit_live(np.broadcast_to(rlive, full), shape)
-        if t.diagonal:
-            row, _, exp = scaling.linear(lambda v: (weights * v, None), t.arr, t.exp)
-            return _weighted(row, self.S, and_live(wlive, t.mask), exp)
+        if t.diagonal:  # one direction per element of the argument (its shape is S)
+            value, live, exp = scaling.apply(rule, t.arr, t.exp, args, out, n, t.mask)
+            row, exp = scaling.fit(np.broadcast_to(value, full), exp, self.S)
+            return Tangent(False, row, fit_live(live, self.S), exp)
         dense = self.dense_of(t, shape)
-        arr, top = self._per_direction(dense)
-        total, live, exp = scaling.linear(lambda v: self._contract(v, dense.mask, weights, wlive), arr, top)
-        return Tangent(False, total, live, exp)
-
-    def _per_direction(self, dense: Tangent) -> tuple[Array, scaling.Exp]:
-        """A dense tangent's array on one exponent per direction (the largest of its entries):
-        what a sum over the value axes needs."""
-        if scaling.plain(dense.exp):
-            return dense.arr, 0
-        e = np.broadcast_to(dense.exp, dense.arr.shape)
-        axes = tuple(range(len(self.D), e.ndim))
-        top = np.max(e, axis=axes, initial=0) if axes else e
-        spread = top.reshape(top.shape + (1,) * len(axes))
-        return np.ldexp(dense.arr, e - spread), top
-
-    def _contract(
-        self, dense: Array, mask: Array | None, weights: Array, wlive: Array | None
-    ) -> tuple[Array, Array | None]:
-        """Per direction, the sum over the value axes of dense × weights, where both are live;
-        and where the sums are live."""
-        axes = tuple(range(len(self.D), dense.ndim))
-        live = and_live(mask, wlive)
-        if live is None and np.ndim(weights) and np.all(np.isfinite(weights)):
-            return np.tensordot(dense, weights, axes=np.ndim(weights)), None
-        with np.errstate(all="ignore"):
-            product = dense * weights
-        if live is None:
-            return np.sum(product, axis=axes), None
-        product = np.where(live, product, 0.0)
-        return np.sum(product, axis=axes), _any(np.broadcast_to(live, product.shape), axes)
+        lead = len(self.D)
+        pad = (1,) * (len(full) - len(shape))
+        arr = dense.arr.reshape(dense.arr.shape[:lead] + pad + dense.arr.shape[lead:])
+        mask = None if dense.mask is None else dense.mask.reshape(arr.shape)
+        exp = dense.exp
+        if not scaling.plain(exp):
+            exp = np.broadcast_to(exp, dense.arr.shape).reshape(arr.shape)
+        value, live, exp = scaling.apply(rule, arr, exp, args, out, n, mask)
+        return _sum_over_values(Tangent(False, value, live, exp), self.D)
 
     def stack(self, argidx: Sequence[int], tan: list[Tangent | None], shape: tuple[int, ...]) -> Tangent:
         self.check(shape)
@@ -276,13 +253,18 @@ class Pass:
         )
 
 
-def _weighted(value: Array, S: tuple[int, ...], live: Array | None, exp: int) -> Tangent:
-    """A row of per-direction values (a reduction of a diagonal tangent), live where `live` says."""
-    row = np.broadcast_to(value, S)
-    if live is None:
-        return Tangent(False, row, None, exp)
-    live = np.broadcast_to(live, S)
-    return Tangent(False, np.where(live, row, 0.0), live, exp)
+def _sum_over_values(t: Tangent, D: tuple[int, ...]) -> Tangent:
+    """Per direction, the sum of a dense tangent over its value axes (exponents lined up);
+    live where any summed entry is."""
+    axes = tuple(range(len(D), np.ndim(t.arr)))
+    live = None if t.mask is None else _any(np.broadcast_to(t.mask, np.shape(t.arr)), axes)
+    if scaling.plain(t.exp):
+        return Tangent(False, np.sum(t.arr, axis=axes), live)
+    e = np.broadcast_to(t.exp, np.shape(t.arr))
+    top = np.max(e, axis=axes, initial=scaling.ZERO_EXP)
+    aligned = np.ldexp(t.arr, e - top.reshape(top.shape + (1,) * len(axes)))
+    total, exp = scaling.normalize(np.sum(aligned, axis=axes), top)
+    return Tangent(False, total, live, exp)
 
 
 def _total(parts: list[Tangent], *, diagonal: bool) -> Tangent:
@@ -294,15 +276,6 @@ def _total(parts: list[Tangent], *, diagonal: bool) -> Tangent:
         mask = or_live(mask, t.mask)
     total, exp = scaling.normalize(total, exp)
     return Tangent(diagonal, total, mask, exp)
-
-
-def and_live(a: Array | None, b: Array | None) -> Array | None:
-    """Live where both are (None: live everywhere)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return np.logical_and(a, b)
 
 
 def _any(mask: Array, axes: tuple[int, ...]) -> Array | None:
@@ -321,7 +294,7 @@ def _gradient_of(t: Tangent | None, out_shape: tuple[int, ...], D: tuple[int, ..
     if scaling.plain(t.exp):
         return np.sum(dense, axis=axes) if out_shape else dense
     e = np.broadcast_to(t.exp, dense.shape)
-    top = np.max(e, axis=axes, initial=0) if axes else e
+    top = np.max(e, axis=axes, initial=scaling.ZERO_EXP) if axes else e
     aligned = np.ldexp(dense, e - top.reshape(top.shape + (1,) * len(axes)))
     return scaling.value(np.sum(aligned, axis=axes) if axes else aligned, top)
 

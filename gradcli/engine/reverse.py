@@ -92,9 +92,10 @@ def accumulate(adj: list[Adjoint | None], a: int, contrib: Adjoint | None) -> No
         adj[a] = Adjoint(value, or_live(have.live, contrib.live), exp)
 
 
-def seed(out_value: Array) -> Adjoint:
+def seed(out_value: Array, factor: float = 1.0) -> Adjoint:
     """∂L/∂L: 1, or ones of the output's shape (the gradient of an array output is that of its sum)."""
-    return Adjoint(np.float64(1.0) if np.ndim(out_value) == 0 else np.ones(np.shape(out_value)))
+    one = np.float64(factor)
+    return Adjoint(one if np.ndim(out_value) == 0 else np.full(np.shape(out_value), one))
 
 
 def backward(
@@ -104,16 +105,18 @@ def backward(
     wrt: Collection[str],
     trace: Trace | None = None,
     absolute: bool = False,
+    factor: float = 1.0,
 ) -> dict[str, Array]:
     """Gradient of the output (of sum(output) when it is an array) with respect to `wrt`.
 
     `trace`, when given, sees every product the sweep computes (the explain table uses it).
-    With `absolute`, the magnitude of the terms instead (see `magnitudes`).
+    With `absolute`, the magnitude of the terms instead (see `magnitudes`); `factor` scales
+    the seed (the result is linear in it).
     """
     need = graph.requires_grad(wrt)
     ops = graph.ops
     adj: list[Adjoint | None] = [None] * len(ops)
-    adj[graph.output] = seed(vals[graph.output])
+    adj[graph.output] = seed(vals[graph.output], factor)
     with np.errstate(all="ignore"):
         for i in range(len(ops) - 1, -1, -1):
             g = adj[i]
@@ -129,22 +132,32 @@ def backward(
                     if trace is not None:  # an edge where nothing flows shows its 0
                         trace(i, k, g.plain(), np.zeros(shape)[()] if contrib is None else contrib.plain())
                     accumulate(adj, a, contrib)
-    return {name: gradient_of(adj, vals, graph.inputs[name]) for name in wrt}
+    return {name: gradient_of(adj, vals, graph.inputs[name], saturate=absolute) for name in wrt}
 
 
-def gradient_of(adj: Sequence[Adjoint | None], vals: Sequence[Array], i: int) -> Array:
-    """The gradient of input op i: its adjoint in the input's shape (zeros when none reached it)."""
+def gradient_of(
+    adj: Sequence[Adjoint | None], vals: Sequence[Array], i: int, saturate: bool = False
+) -> Array:
+    """The gradient of input op i: its adjoint in the input's shape (zeros when none reached it).
+    With `saturate`, a finite number beyond float64's range is its largest float, not inf (a
+    magnitude of terms: huge, but not infinite)."""
     g = adj[i]
     shape = np.shape(vals[i])
-    return np.zeros(shape)[()] if g is None else np.array(np.broadcast_to(g.plain(), shape))[()]
+    if g is None:
+        return np.zeros(shape)[()]
+    value = g.plain()
+    if saturate:
+        value = np.where(np.isinf(value) & np.isfinite(g.value), np.finfo(np.float64).max, value)
+    return np.array(np.broadcast_to(value, shape))[()]
 
 
 def magnitudes(
-    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str]
+    graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str], factor: float = 1.0
 ) -> dict[str, Array]:
-    """Per element of each input, the sum over the chain rule's terms of their magnitudes,
-    Σ|products of local derivatives| (the backward sweep on absolute values). Two exact routes
-    to a gradient, summing the same terms in another order, differ by a rounding error of
-    about eps times this, not times the gradient: where the terms cancel (tanh(x)/x at 1e-8),
-    the gradient is small and its rounding is not."""
-    return backward(graph, vals, counts, wrt, absolute=True)
+    """Per element of each input, `factor` times the sum over the chain rule's terms of their
+    magnitudes, Σ|products of local derivatives| (the backward sweep on absolute values). Two
+    exact routes to a gradient, summing the same terms in another order, differ by a rounding
+    error of about eps times this, not times the gradient: where the terms cancel (tanh(x)/x
+    at 1e-8), the gradient is small and its rounding is not. A small `factor` keeps terms
+    beyond float64's range (1e310 - 1e310 + 1) in it."""
+    return backward(graph, vals, counts, wrt, absolute=True, factor=factor)

@@ -40,6 +40,7 @@ Exp = Array  # the integer 0, or an integer array broadcastable to the values
 LOW, HIGH = 2.0**-300, 2.0**300  # an ordinary array keeps its finite magnitudes in this band
 BAND_EXP = (math.frexp(LOW)[1], math.frexp(HIGH)[1])
 ZERO_EXP = -100_000  # the exponent of a zero element
+SUBNORMAL = -1021  # frexp's exponent of the largest subnormal float64 (and below)
 # The exponents a rule is run again with, where it overflowed: 2**-600 covers a partial up
 # to about 2**1300, 2**-1000 (a mantissa in [0.5, 1) stays a normal float64) up to 2**1700,
 # as far as `out/b` goes (1e300 / 1e-300).
@@ -51,12 +52,28 @@ def plain(exp: Exp) -> bool:
     return type(exp) is int and exp == 0
 
 
+CHUNK = 1 << 20  # elements looked at a time (the looks need temporaries: keep them small)
+
+
+def _chunks(arr: Array) -> list[np.ndarray]:
+    flat = np.asarray(arr).reshape(-1)
+    return [flat[lo : lo + CHUNK] for lo in range(0, flat.size, CHUNK)]
+
+
 def _peak(arr: Array) -> float:
-    """The largest |element|: inf or NaN when there is one (one pass)."""
+    """The largest |element|: inf or NaN when there is one."""
     if isinstance(arr, float):  # np.float64 too
         return abs(arr)
-    a = np.asarray(arr)
-    return float(np.max(np.abs(a))) if a.size else 0.0
+    peaks = [float(np.max(np.abs(c))) for c in _chunks(arr)]
+    return max(peaks, key=lambda v: math.inf if math.isnan(v) else v) if peaks else 0.0
+
+
+def _lowest(arr: Array) -> int:
+    """The smallest binary exponent of a non-zero finite element (frexp's; 0 for none)."""
+    if isinstance(arr, float):  # np.float64 too
+        return math.frexp(arr)[1] if arr != 0 and math.isfinite(arr) else 0
+    # frexp gives 0 for 0, inf and NaN
+    return min((int(np.frexp(c)[1].min()) for c in _chunks(arr) if c.size), default=0)
 
 
 def _in_band(arr: Array, peak: float) -> bool:
@@ -65,8 +82,7 @@ def _in_band(arr: Array, peak: float) -> bool:
         return peak == 0.0 or not math.isfinite(peak) or LOW <= peak <= HIGH
     if math.isfinite(peak) and peak > HIGH:
         return False
-    e = np.frexp(arr)[1]  # binary exponents; 0 for 0, inf and NaN
-    return e.size == 0 or (int(e.min()) >= BAND_EXP[0] and int(e.max()) <= BAND_EXP[1])
+    return _lowest(arr) >= BAND_EXP[0]
 
 
 def normalize(arr: Array, exp: Exp, peak: float | None = None) -> tuple[Array, Exp]:
@@ -78,16 +94,22 @@ def normalize(arr: Array, exp: Exp, peak: float | None = None) -> tuple[Array, E
 
 
 def _split(arr: Array, exp: Exp) -> tuple[Array, Exp]:
-    """Mantissas in [0.5, 1) and exponents; a zero gets the lowest exponent (ZERO_EXP), so that
-    lining up never lets it swamp a tiny non-zero element."""
+    """Mantissas in [1, 2) and exponents (a mantissa of at least 1 times any non-zero partial
+    is at least the smallest float64: a product never rounds to 0, and an underflow shows as
+    a subnormal, see `linear`); a zero gets the lowest exponent (ZERO_EXP), so that lining up
+    never lets it swamp a tiny non-zero element."""
     mantissa, e = np.frexp(arr)
-    e = np.where(mantissa == 0, ZERO_EXP, e + exp)
-    return mantissa[()], e[()]
+    e = np.where(mantissa == 0, ZERO_EXP, e - 1 + exp)
+    return (mantissa * 2.0)[()], e[()]
 
 
 def value(arr: Array, exp: Exp) -> Array:
-    """The plain float64 array (overflow to inf, underflow to 0 happen here)."""
-    return arr if plain(exp) else np.ldexp(arr, exp)[()]
+    """The plain float64 array (overflow to inf, underflow to 0 happen here, silently: the
+    callers report non-finite results themselves)."""
+    if plain(exp):
+        return arr
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(arr, exp)[()]
 
 
 def align(parts: Sequence[tuple[Array, Exp]]) -> tuple[list[Array], Exp]:
@@ -118,7 +140,7 @@ def fit(arr: Array, exp: Exp, shape: tuple[int, ...]) -> tuple[Array, Exp]:
 
 def _max(arr: Array, axis: Sequence[int] | int | None = None, keepdims: bool = False) -> Array:
     """The largest exponent (0 over no elements)."""
-    return np.max(arr, axis=axis, keepdims=keepdims, initial=0)
+    return np.max(arr, axis=axis, keepdims=keepdims, initial=ZERO_EXP)
 
 
 def _spread(reduced: Array, full: tuple[int, ...], shape: tuple[int, ...]) -> Array:
@@ -139,21 +161,36 @@ def linear(fn: Callable[[Array], tuple[Array, Extra]], g: Array, exp: Exp) -> tu
     a true inf)."""
     result, extra = fn(g)
     peak = _peak(result)
-    if math.isfinite(peak):  # the common case: one pass, no overflow to look for
-        result, exp = normalize(result, exp, peak)
-        return result, extra, exp
-    for shift in RETRIES:
-        again, _ = fn(np.ldexp(g, -shift)[()])  # the same structure: scaling moves no zero
-        take = _not_finite(result) & ~_not_finite(again)
-        if np.any(take):
-            shape = np.broadcast_shapes(np.shape(result), np.shape(exp))
-            chosen: Array = np.where(take, again, result)
-            exps: Array = np.where(take, np.broadcast_to(exp, shape) + shift, np.broadcast_to(exp, shape))
-            result, exp = chosen[()], exps[()]
-        if not np.any(_not_finite(result)):
-            break
-    result, exp = normalize(result, exp)
+    if not math.isfinite(peak):  # an overflow, perhaps: run again on g scaled down
+        for shift in RETRIES:
+            result, exp = _retry(fn, g, exp, result, _not_finite(result), shift)
+            if not np.any(_not_finite(result)):
+                break
+    if _lowest(result) <= SUBNORMAL:  # an underflow, perhaps: run again on g scaled up
+        result, exp = _retry(fn, g, exp, result, _subnormal(result), -RETRIES[0])
+    result, exp = normalize(result, exp, peak if math.isfinite(peak) else None)
     return result, extra, exp
+
+
+def _subnormal(result: Array) -> Array:
+    r = np.abs(result)
+    return (r > 0) & (r < 2.0**SUBNORMAL)
+
+
+def _retry(
+    fn: Callable[[Array], tuple[Array, Extra]], g: Array, exp: Exp, result: Array, bad: Array, shift: int
+) -> tuple[Array, Exp]:
+    """The elements marked `bad` from fn run on g · 2**-shift, where that run gives a normal
+    finite number, with `shift` added to their exponents."""
+    again, _ = fn(np.ldexp(g, -shift)[()])  # the same structure: scaling moves no zero
+    a = np.abs(again)
+    take = bad & np.isfinite(again) & ((a >= 2.0 ** (SUBNORMAL + 1)) | (shift > 0))
+    if not np.any(take):
+        return result, exp
+    shape = np.broadcast_shapes(np.shape(result), np.shape(exp))
+    chosen: Array = np.where(take, again, result)
+    exps: Array = np.where(take, np.broadcast_to(exp, shape) + shift, np.broadcast_to(exp, shape))
+    return chosen[()], exps[()]
 
 
 def apply(

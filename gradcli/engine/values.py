@@ -82,6 +82,11 @@ def as_value(raw: Any, name: str) -> Array:
     """A binding's value as float64 (scalar or array)."""
     try:
         value = np.asarray(raw, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64's range: 10**400
+        raise BindingError(
+            f"the value of '{name}' is too large for a float64 (the largest is about 1.8e308)",
+            hint="numbers that overflow are errors, not infinity",
+        ) from None
     except (TypeError, ValueError) as exc:
         raise BindingError(f"the value of '{name}' is not a number or an array of numbers ({exc})") from None
     if value.size > LIMITS.max_array_elements:

@@ -44,6 +44,9 @@ OUTPUT_NAMES = ("L", "f", "out", "output")  # what to call an unnamed output (fi
 EXPLAIN_MODES = ("reverse", "forward", "both")
 UNIT_VECTOR_ELEMENTS = 10_000  # larger vector literals show their item's local derivative as 1
 MAX_PATH_COUNT = 10**18  # path counts saturate here (they can grow like 2**depth)
+# Edges of all the listed paths of one input, at most: with GRADCLI_MAX_EXPLAIN_PATHS raised,
+# the listing still stops in bounded time and memory (the paths are counted all the same).
+LISTED_EDGES = 200_000
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Chain:
     total_paths: int  # saturates at MAX_PATH_COUNT
     path_sum: Array  # sum of the listed paths
     gradient: Array  # the gradient grad reports
+    cap: int = 0  # the most paths that could be listed (fewer when LISTED_EDGES stopped the listing)
 
     @property
     def capped(self) -> bool:
@@ -481,7 +485,7 @@ class _Builder:
             path_sum: Array = np.zeros(np.shape(self.vals[x]))[()]
             for p in paths:
                 path_sum = path_sum + p.value
-            chains.append(Chain(name, tuple(paths), total, path_sum, gradient[name]))
+            chains.append(Chain(name, tuple(paths), total, path_sum, gradient[name], self.max_paths))
         return chains
 
     def _walk(
@@ -498,7 +502,8 @@ class _Builder:
             return [()]
         path: list[tuple[int, int]] = []
         stack = [iter(consumers.get(x, []))]
-        while stack and len(found) < cap:
+        listed = 0  # edges of the paths found: the listing's memory, whatever `cap` is raised to
+        while stack and len(found) < cap and listed < LISTED_EDGES:
             nxt = next(stack[-1], None)
             if nxt is None:
                 stack.pop()
@@ -508,6 +513,7 @@ class _Builder:
             path.append(nxt)
             if nxt[0] == out:
                 found.append(tuple(reversed(path)))
+                listed += len(path)
                 path.pop()
                 continue
             stack.append(iter(consumers.get(nxt[0], [])))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from gradcli.explain.model import (
+    LISTED_EDGES,
     MAX_PATH_COUNT,
     Chain,
     Explanation,
@@ -328,10 +329,17 @@ def _chain_lines(chain: Chain, head: str, L: str, p: int) -> list[tuple[str, str
     more = count_text(chain.total_paths - listed) if chain.total_paths < MAX_PATH_COUNT else "the other"
     return [
         *lines,
-        ("", f"({more} paths are not listed: at most {listed} are, {variable('max_explain_paths')})"),
+        ("", f"({more} paths are not listed: {_listing_cap(listed, chain.cap)})"),
         ("  sum", f"= {value_text(chain.path_sum, p)} (the {listed} listed paths)"),
         (head, f"= {value_text(chain.gradient, p)} (all paths: the backward pass)"),
     ]
+
+
+def _listing_cap(listed: int, cap: int) -> str:
+    """Why the listing stopped: the path limit, or the edges all listed paths may have."""
+    if listed >= cap:
+        return f"at most {listed} are, {variable('max_explain_paths')}"
+    return f"the listing stops at {LISTED_EDGES:,} edges in all"
 
 
 def _folds(chains: Sequence[Chain]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from gradcli.errors import (
     UnknownNameError,
     did_you_mean,
 )
-from gradcli.lang.ast import Call, Name, Node, Num, Program, Span, Statement, Vector
+from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.lang.parser_cache import load_or_build
 from gradcli.limits import LIMITS, exceeded
 from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
@@ -36,6 +36,26 @@ from gradcli.primitives import ALIASES, CONSTANTS, lookup, public_names
 def grammar_path() -> Path:
     """The grammar file, next to this module in every kind of install (wheel, editable, source)."""
     return Path(__file__).resolve().parent / "gradcli.lark"
+
+
+def check_float(text: str, span: Span = NO_SPAN) -> float:
+    """The float64 of a number written in decimal, or a LimitError when float64 cannot hold it:
+    too large (1e999 is not infinity) or too small (1e-400 is not 0), alike."""
+    value = float(text)
+    if value == math.inf:
+        raise LimitError(
+            f"the number {_shorten(text)} is too large for a float64 (the largest is about 1.8e308)",
+            span=span,
+            hint="numbers that overflow are errors, not infinity; exp(1000) gives inf with a warning",
+        )
+    mantissa = text.lower().split("e")[0]
+    if value == 0 and any(d in mantissa for d in "123456789"):
+        raise LimitError(
+            f"the number {_shorten(text)} is too small for a float64 (the smallest is about 4.9e-324)",
+            span=span,
+            hint="numbers that underflow are errors, not 0; write 0 for zero; exp(-1000) gives 0",
+        )
+    return value
 
 
 def _shorten(text: str, width: int = 40) -> str:
@@ -62,14 +82,8 @@ class _Build(Transformer[Token, Any]):
         self.allow_internal = allow_internal
 
     def number(self, c: list[Token]) -> Num:
-        value = float(c[0])
-        if value == math.inf:
-            raise LimitError(
-                f"the number {_shorten(str(c[0]))} is too large for a float64 (the largest is about 1.8e308)",
-                span=_span(c[0]),
-                hint="numbers that overflow are errors, not infinity; exp(1000) gives inf with a warning",
-            )
-        return Num(value, str(c[0]), _span(c[0]))
+        check_float(str(c[0]), _span(c[0]))
+        return Num(float(c[0]), str(c[0]), _span(c[0]))
 
     def name(self, c: list[Token]) -> Name:
         return Name(str(c[0]), _span(c[0]))

@@ -51,7 +51,14 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
     notation = PRIMITIVES[node.func].notation
     if notation is not None:
         return _operator(node, notation, env)
-    args = ", ".join(_render(a, env)[0] for a in node.args)
+    params = PRIMITIVES[node.func].params
+    shown = [
+        a
+        for k, a in enumerate(node.args)
+        # an upstream parameter at 1 (a linear-form rule shown as its partial) is left out
+        if not (k < len(params) and params[k] == "g" and isinstance(a, Num) and a.value == 1)
+    ]
+    args = ", ".join(_render(a, env)[0] for a in shown)
     return f"{node.func}({args})", _ATOM
 
 
