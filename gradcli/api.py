@@ -100,6 +100,12 @@ class Compiled:
     def evaluate_full(self, bindings: Mapping[str, Any]) -> tuple[float | np.ndarray, list[str]]:
         """Value only, no gradient tracking (torch.no_grad()); with warnings."""
         inputs, warnings = bind(self.graph, bindings)
+        from gradcli.engine import scalar
+
+        floats = scalar.inputs_of(inputs)
+        fast = None if floats is None else scalar.values(self.graph, floats)
+        if fast is not None:
+            return fast[self.graph.output], warnings
         p = _blocked_plan(self.graph, inputs)
         if p is not None:
             from gradcli.engine import blocked
@@ -119,6 +125,10 @@ class Compiled:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
         names = self.check_wrt(wrt)
         inputs, warnings = bind(self.graph, bindings)
+        fast = _on_floats(self.graph, inputs, names, mode)
+        if fast is not None:
+            gradient: dict[str, float | np.ndarray] = dict(fast[1])
+            return GradResult(fast[0], gradient, mode, {k: float(v) for k, v in inputs.items()}, warnings)
         p = _blocked_plan(self.graph, inputs)
         if p is not None:
             from gradcli.engine import blocked
@@ -158,6 +168,22 @@ class Compiled:
             inputs={k: _plain(v) for k, v in inputs.items()},
             warnings=warnings,
         )
+
+
+def _on_floats(
+    graph: Graph, inputs: dict[str, Array], names: list[str], mode: str
+) -> tuple[float, dict[str, float]] | None:
+    """Value and gradient by the float path (gradcli/engine/scalar.py) when it applies."""
+    from gradcli.engine import scalar
+
+    floats = scalar.inputs_of(inputs)
+    if floats is None:
+        return None
+    vals = scalar.values(graph, floats)
+    if vals is None:
+        return None
+    grads = scalar.backward(graph, vals, names) if mode == "reverse" else scalar.forward(graph, vals, names)
+    return None if grads is None else (vals[graph.output], grads)
 
 
 def _blocked_plan(graph: Graph, inputs: dict[str, Array]) -> Any:

@@ -53,9 +53,9 @@ class Limits:
 
 def load() -> Limits:
     return Limits(
-        # Source text of one program. 1 MB: a 500,000-term sum or 1,000,000 unary minus
-        # signs (the worst cases) parse and differentiate in about 10 s and under 1 GB.
-        max_program_chars=_env_int("MAX_PROGRAM_CHARS", 1_000_000),
+        # Source text of one program: 4 MB. The parser stops at the operations limit, so the
+        # longest programs cost no more than a program of 1,000,000 operations (README, Limits).
+        max_program_chars=_env_int("MAX_PROGRAM_CHARS", 4_000_000),
         # Operations in the evaluated graph.
         max_nodes=_env_int("MAX_NODES", 1_000_000),
         max_statements=_env_int("MAX_STATEMENTS", 100_000),

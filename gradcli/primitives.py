@@ -22,6 +22,7 @@ when a finite difference is not a fair judge.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -109,6 +110,15 @@ class Primitive:
     structural_zeros: Callable[..., Array] | None = None
     # How the docs write a call, when not `name(params)` or its operator: `a ** b`, `a ^ b`, ...
     spellings: tuple[str, ...] = ()
+    # The value rule on Python floats, for programs of single numbers (gradcli/engine/scalar.py):
+    # the same arithmetic as `fn` on finite arguments with a finite result, and an exception
+    # (ValueError, ArithmeticError) where `fn` gives NaN or inf. Filled in from SCALAR_FORMS
+    # when `fn` is a numpy function with a math-module twin; None: that path is not taken.
+    scalar: Callable[..., float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scalar is None and self.kind == "elementwise" and self.fn in SCALAR_FORMS:
+            object.__setattr__(self, "scalar", SCALAR_FORMS[self.fn])
 
     @property
     def arity(self) -> str:
@@ -146,6 +156,42 @@ class Primitive:
         return f"{self.name}({', '.join(params)})"
 
 
+def _sign(x: float) -> float:
+    return float((x > 0) - (x < 0))
+
+
+# numpy's element-wise functions and their twins on Python floats (see Primitive.scalar):
+# math's functions raise where numpy's return NaN or inf (math.log(0), math.exp(1000)).
+SCALAR_FORMS: dict[Callable[..., Array], Callable[..., float]] = {
+    np.add: operator.add,
+    np.subtract: operator.sub,
+    np.multiply: operator.mul,
+    np.divide: operator.truediv,
+    np.negative: operator.neg,
+    np.power: math.pow,
+    np.sin: math.sin,
+    np.cos: math.cos,
+    np.tan: math.tan,
+    np.arcsin: math.asin,
+    np.arccos: math.acos,
+    np.arctan: math.atan,
+    np.sinh: math.sinh,
+    np.cosh: math.cosh,
+    np.tanh: math.tanh,
+    np.exp: math.exp,
+    np.log: math.log,
+    np.log2: math.log2,
+    np.log10: math.log10,
+    np.log1p: math.log1p,
+    np.expm1: math.expm1,
+    np.sqrt: math.sqrt,
+    np.abs: math.fabs,
+    np.sign: _sign,
+    np.minimum: min,
+    np.maximum: max,
+    np.clip: lambda x, lo, hi: min(max(x, lo), hi),
+}
+
 PRIMITIVES: dict[str, Primitive] = {}
 ALIASES: dict[str, str] = {}
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
@@ -182,6 +228,15 @@ def _sigmoid(x: Array) -> Array:
 
 def _softplus(x: Array) -> Array:
     return (np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0.0))[()]
+
+
+def _sigmoid_scalar(x: float) -> float:
+    ex = math.exp(-abs(x))
+    return 1.0 / (1.0 + ex) if x >= 0 else ex / (1.0 + ex)
+
+
+def _softplus_scalar(x: float) -> float:
+    return math.log1p(math.exp(-abs(x))) + max(x, 0.0)
 
 
 def _logsumexp(x: Array) -> Array:
@@ -312,15 +367,17 @@ def _f(fn: Callable[..., Array]) -> Callable[..., Array]:
 
 
 _COMPARISONS = (
-    ("eq", np.equal, "="),
-    ("lt", np.less, "<"),
-    ("le", np.less_equal, "<="),
-    ("gt", np.greater, ">"),
-    ("ge", np.greater_equal, ">="),
+    ("eq", np.equal, operator.eq, "="),
+    ("lt", np.less, operator.lt, "<"),
+    ("le", np.less_equal, operator.le, "<="),
+    ("gt", np.greater, operator.gt, ">"),
+    ("ge", np.greater_equal, operator.ge, ">="),
 )
 
 
-def _comparison(name: str, fn: Callable[..., Array], symbol: str) -> Primitive:
+def _comparison(
+    name: str, fn: Callable[..., Array], on_floats: Callable[[float, float], bool], symbol: str
+) -> Primitive:
     """[a op b]: 1 where it holds, 0 (a structural zero) where it does not."""
     return Primitive(
         name,
@@ -332,6 +389,7 @@ def _comparison(name: str, fn: Callable[..., Array], symbol: str) -> Primitive:
         notation=_indicator(symbol),
         foldable=True,
         structural_zeros=lambda a, b: ~fn(a, b),
+        scalar=lambda a, b: 1.0 if on_floats(a, b) else 0.0,
     )
 
 
@@ -459,9 +517,24 @@ _add(
         "max(x, 0)",
         convention="relu'(0) = 0",
         kink="eq(x, 0)",
+        scalar=lambda x: max(x, 0.0),
     ),
-    Primitive("sigmoid", ("x",), _sigmoid, ("out*(1 - out)",), "1/(1 + exp(-x)), numerically stable"),
-    Primitive("softplus", ("x",), _softplus, ("sigmoid(x)",), "log(1 + exp(x)), numerically stable"),
+    Primitive(
+        "sigmoid",
+        ("x",),
+        _sigmoid,
+        ("out*(1 - out)",),
+        "1/(1 + exp(-x)), numerically stable",
+        scalar=_sigmoid_scalar,
+    ),
+    Primitive(
+        "softplus",
+        ("x",),
+        _softplus,
+        ("sigmoid(x)",),
+        "log(1 + exp(x)), numerically stable",
+        scalar=_softplus_scalar,
+    ),
     Primitive(
         "clamp",
         ("x", "lo", "hi"),
@@ -602,6 +675,7 @@ _add(
         lambda x: x,
         ("0",),
         "the value of x, but no gradient flows through it (torch's .detach())",
+        scalar=lambda x: x,
         blocks_gradient=True,
     ),
     aliases=("stop_gradient",),
@@ -639,7 +713,7 @@ _add(
         "a where c != 0 else b",
         public=False,
     ),
-    *(_comparison(name, fn, symbol) for name, fn, symbol in _COMPARISONS),
+    *(_comparison(name, fn, on_floats, symbol) for name, fn, on_floats, symbol in _COMPARISONS),
     Primitive(
         "finite",
         ("x",),
@@ -648,6 +722,7 @@ _add(
         "[x is finite]",
         public=False,
         structural_zeros=lambda x: ~np.isfinite(x),
+        scalar=lambda x: 1.0 if math.isfinite(x) else 0.0,
     ),
     Primitive("softmax_all", ("x",), _softmax_all, ("0",), "softmax over all the elements", public=False),
     Primitive(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Span:
-    """Half-open character range [start, end) in the source, plus 1-based line/column."""
+    """Half-open character range [start, end) in the source, plus 1-based line/column.
+    Never changed once made (not frozen only for speed, see gradcli/lang/ast.py)."""
 
     start: int
     end: int

@@ -102,9 +102,9 @@ def wrong_sine_rule(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     so they agree with each other; only the finite difference (values only) can see it."""
     bad = dataclasses.replace(PRIMITIVES["sin"], partials=("-cos(x)",))
     monkeypatch.setitem(PRIMITIVES, "sin", bad)
-    rules.rules.cache_clear()
+    rules.forget()
     yield
-    rules.rules.cache_clear()
+    rules.forget()
 
 
 @pytest.mark.usefixtures("wrong_sine_rule")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
+from faults import skew_forward
 from gradcheck import numeric_gradient
 from typer.testing import CliRunner, Result
 
@@ -151,14 +152,7 @@ def test_mode_both_agrees() -> None:
 
 
 def test_mode_both_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradcli.engine.forward
-
-    real = gradcli.engine.forward.gradients
-
-    def skewed(*args: Any, **kwargs: Any) -> Any:
-        return {k: v * (1 + 1e-6) for k, v in real(*args, **kwargs).items()}
-
-    monkeypatch.setattr(gradcli.engine.forward, "gradients", skewed)
+    skew_forward(monkeypatch, 1e-6)
     obj = as_json("grad", "x**3", "x=2", "--mode", "both", code=1)
     assert obj["agree"] is False
     result = run("grad", "x**3", "x=2", "--mode", "both")
@@ -166,11 +160,8 @@ def test_mode_both_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None
     assert "disagree" in result.stderr and "'x'" in result.stderr
     assert "Traceback" not in result.stderr
     # A difference at the level of rounding is agreement.
-    monkeypatch.setattr(
-        gradcli.engine.forward,
-        "gradients",
-        lambda *a, **k: {n: v * (1 + 1e-14) for n, v in real(*a, **k).items()},
-    )
+    monkeypatch.undo()
+    skew_forward(monkeypatch, 1e-14)
     assert run("grad", "x**3", "x=2", "--mode", "both").exit_code == 0
 
 

@@ -65,12 +65,12 @@ def test_the_judges_find_what_they_are_for(monkeypatch: pytest.MonkeyPatch) -> N
     from gradcli.primitives import PRIMITIVES
 
     monkeypatch.setitem(PRIMITIVES, "cos", dataclasses.replace(PRIMITIVES["cos"], partials=("sin(x)",)))
-    rules.rules.cache_clear()
+    rules.forget()
     try:
         assert judge(Case("cos(x)", {"x": 0.7})).reference
     finally:
         monkeypatch.undo()
-        rules.rules.cache_clear()
+        rules.forget()
     unscaled = dataclasses.replace(PRIMITIVES["norm"], fn=lambda x: np.float64(np.sqrt(np.sum(np.square(x)))))
     monkeypatch.setitem(PRIMITIVES, "norm", unscaled)
     assert judge(Case("norm(x)", {"x": [3e-170, 4e-170]})).values

@@ -45,10 +45,9 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def make(allow_internal: bool = False) -> Lark:
-    return parser_cache.load_or_build(
-        GRAMMAR, OPTIONS, transformer=parser._Build(allow_internal), postlex=parser._NewlinesInBrackets()
-    )
+def make() -> parser.Parser:
+    """gradcli's parser over Lark's tables, loaded (or built) the way a run does."""
+    return parser.Parser(parser_cache.load_or_build(GRAMMAR, OPTIONS, **parser.lark_runtime()))
 
 
 def fresh_memo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,8 +56,8 @@ def fresh_memo(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def reference_ast() -> str:
-    built = Lark(GRAMMAR, **OPTIONS, transformer=parser._Build(False), postlex=parser._NewlinesInBrackets())
-    return repr(built.parse(SAMPLE))
+    built = Lark(GRAMMAR, **OPTIONS, **parser.lark_runtime())
+    return repr(parser.Parser(built).statements(SAMPLE))
 
 
 def cache_files(home: Path) -> list[Path]:
@@ -76,26 +75,22 @@ def test_first_start_builds_and_writes_one_file_then_loads(
     fresh_memo(monkeypatch)
     second = make()
     assert CountingLark.builds == 1  # loaded, not built
-    assert repr(second.parse(SAMPLE)) == repr(first.parse(SAMPLE)) == reference_ast()
-    # The internal parser (derivative rules) shares the file and keeps its own transformer.
-    internal = make(allow_internal=True)
-    assert CountingLark.builds == 1
-    assert "where" in repr(internal.parse("where(x, 1, 2)"))
+    assert repr(second.statements(SAMPLE)) == repr(first.statements(SAMPLE)) == reference_ast()
+    # The derivative rules (internal functions allowed) share the same tables.
+    assert "where" in repr(second.statements("where(x, 1, 2)", allow_internal=True))
     with pytest.raises(GradcliError, match="unknown function 'where'"):
-        second.parse("where(x, 1, 2)")
+        second.statements("where(x, 1, 2)")
 
 
 def test_spans_and_errors_from_a_loaded_parser(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make()
     fresh_memo(monkeypatch)
     loaded = make()
-    program: Any = loaded.parse("(x +\n  sin(y))")  # the AST builder's statements, not a Tree
+    program: Any = loaded.statements("(x +\n  sin(y))")
     call = program[0].expr
     assert (call.args[1].span.line, call.args[1].span.column) == (2, 3)
-    from lark.exceptions import UnexpectedInput
-
-    with pytest.raises(UnexpectedInput):
-        loaded.parse("1 +")
+    with pytest.raises(GradcliError, match="unexpected end of input"):
+        loaded.statements("1 +")  # Lark's own parser, loaded from the file, reports it
 
 
 def test_key_follows_grammar_lark_and_python(cache_home: Path) -> None:
@@ -146,7 +141,7 @@ def test_corrupt_file_is_rebuilt_and_replaced(
     path.write_bytes(bad)
     fresh_memo(monkeypatch)
     builds = CountingLark.builds
-    assert repr(make().parse(SAMPLE)) == reference_ast()
+    assert repr(make().statements(SAMPLE)) == reference_ast()
     assert CountingLark.builds == builds + 1
     assert path.read_bytes() != bad  # replaced by a good file...
     fresh_memo(monkeypatch)
@@ -165,7 +160,7 @@ def test_blocked_cache_directory(
     (cache_home / "gradcli").write_text("not a directory")
     for _ in range(2):
         fresh_memo(monkeypatch)
-        assert repr(make().parse(SAMPLE)) == reference_ast()
+        assert repr(make().statements(SAMPLE)) == reference_ast()
     assert CountingLark.builds == 2
     assert (cache_home / "gradcli").read_text() == "not a directory"
     out, err = capfd.readouterr()
@@ -184,7 +179,7 @@ def test_read_only_cache_directory(
     try:
         for _ in range(2):
             fresh_memo(monkeypatch)
-            assert repr(make().parse(SAMPLE)) == reference_ast()
+            assert repr(make().statements(SAMPLE)) == reference_ast()
         assert CountingLark.builds == 2
         assert list(directory.iterdir()) == []
     finally:
@@ -205,7 +200,7 @@ def test_permission_denied_when_writing(
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     for _ in range(2):
         fresh_memo(monkeypatch)
-        assert repr(make().parse(SAMPLE)) == reference_ast()
+        assert repr(make().statements(SAMPLE)) == reference_ast()
     assert CountingLark.builds == 2
     assert cache_files(cache_home) == []
     out, err = capfd.readouterr()
@@ -231,7 +226,7 @@ def test_no_home_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os.path, "expanduser", lambda p: p)  # '~' cannot be expanded
     assert parser_cache.cache_dir() is None
     monkeypatch.setattr(parser_cache, "_loaded", {})
-    assert repr(make().parse(SAMPLE)) == reference_ast()
+    assert repr(make().statements(SAMPLE)) == reference_ast()
 
 
 # Several processes start at once with an empty cache: each waits for a shared signal

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from faults import skew_forward
 
 from gradcli.api import Compiled
 from gradcli.check import tolerance
@@ -72,14 +73,7 @@ def test_check_and_mode_both_judge_a_cancellation_alike(
 
 
 def test_check_and_mode_both_fail_alike_on_a_real_disagreement(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradcli.engine.forward
-
-    real = gradcli.engine.forward.gradients
-
-    def skewed(*args: object, **kwargs: object) -> dict[str, object]:
-        return {k: v * (1 + 1e-6) for k, v in real(*args, **kwargs).items()}  # type: ignore[arg-type]
-
-    monkeypatch.setattr(gradcli.engine.forward, "gradients", skewed)
+    skew_forward(monkeypatch, 1e-6)
     both = grad_both(Compiled("x**3"), {"x": 2.0})
     assert not both.agree and both.differences["x"] == pytest.approx(1e-6, rel=1e-3)
     result = run(CheckSpec("x**3", {"x": 2.0}))

@@ -29,7 +29,7 @@ from typing import Any
 from gradcli.check.verdict import CheckInputError, CheckSpec, Prepared, prepare
 from gradcli.errors import UNPRINTABLE, GradcliError, did_you_mean
 from gradcli.lang.ast import Span
-from gradcli.lang.parser import check_float
+from gradcli.lang.literals import check_float
 from gradcli.limits import LIMITS, exceeded
 
 CHECK_KEYS = ("name", "program", "at", "wrt", "manual", "expect", "rtol", "atol")

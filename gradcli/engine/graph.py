@@ -18,7 +18,7 @@ from enum import Enum
 from typing import NoReturn
 
 from gradcli.errors import GradcliError, ProgramError, UnknownNameError
-from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span, Statement
+from gradcli.lang.ast import NO_SPAN, Call, Name, Node, Num, Program, Span, Statement, Vector
 from gradcli.limits import LIMITS, exceeded
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive, lookup
 
@@ -85,8 +85,12 @@ class Graph:
         for s in seeds:
             reached[s] = True
         for i, op in enumerate(self.ops):
-            if not reached[i] and op.passes(through):
-                reached[i] = any(reached[a] for a in op.args)
+            if reached[i] or not op.passes(through):
+                continue
+            for a in op.args:
+                if reached[a]:
+                    reached[i] = True
+                    break
         return reached
 
     def requires_grad(self, wrt: Iterable[str]) -> list[bool]:
@@ -154,32 +158,39 @@ class _Builder:
             self.assign(stmt)
 
     def expression(self, stmt: Statement) -> int:
-        """The ops of one statement's expression, by a post-order walk with an explicit stack."""
-        stack: list[tuple[Node, bool]] = [(stmt.expr, False)]  # (node, children done?)
-        done: list[int] = []  # op indices of finished children, in order
+        """The ops of one statement's expression, children before parents (left to right)."""
+        # Pre-order with the children pushed left to right visits the right-most subtree
+        # first; read backwards, that is a post-order, left to right. No recursion.
+        order: list[Node] = []
+        stack: list[Node] = [stmt.expr]
         while stack:
-            node, expanded = stack.pop()
-            if isinstance(node, Num):
-                done.append(self.add(Op(None, (), node, const=node.value)))
-            elif isinstance(node, Name):
+            node = stack.pop()
+            order.append(node)
+            if isinstance(node, Call):
+                stack.extend(node.args)
+            elif isinstance(node, Vector):
+                stack.extend(node.items)
+        done: list[int] = []  # op indices of finished nodes whose parent is still to come
+        ops, limit = self.ops, LIMITS.max_nodes
+        for node in reversed(order):
+            if isinstance(node, Name):
                 done.append(self.leaf(node))
-            elif not expanded:
-                children = node.args if isinstance(node, Call) else node.items
-                stack.append((node, True))
-                stack.extend((child, False) for child in reversed(children))
+            elif isinstance(node, Num):
+                ops.append(Op(None, (), node, None, node.value))
+                done.append(len(ops) - 1)
             else:
                 count = len(node.args) if isinstance(node, Call) else len(node.items)
                 args = tuple(done[len(done) - count :])
                 del done[len(done) - count :]
                 done.append(self.apply(node, args))
-            if len(self.ops) > LIMITS.max_nodes:
-                self.fail(
-                    exceeded(
-                        "max_nodes",
-                        f"the program has more than {LIMITS.max_nodes:,} operations",
-                        span=stmt.span,
+                if len(ops) > limit:
+                    self.fail(
+                        exceeded(
+                            "max_nodes",
+                            f"the program has more than {LIMITS.max_nodes:,} operations",
+                            span=stmt.span,
+                        )
                     )
-                )
         (result,) = done
         return result
 
@@ -189,8 +200,13 @@ class _Builder:
 
     def apply(self, node: Node, args: tuple[int, ...]) -> int:
         prim = PRIMITIVES[node.func] if isinstance(node, Call) else VECTOR
-        dep = any(self.ops[a].depends_on_input for a in args)
-        if prim.kind == "constant" and dep:
+        ops = self.ops
+        dep = False
+        for a in args:
+            if ops[a].depends_on_input:
+                dep = True
+                break
+        if dep and prim.kind == "constant":
             self.fail(
                 ProgramError(
                     f"{prim.name}() takes constant arguments only, not inputs",
@@ -198,12 +214,16 @@ class _Builder:
                     hint="build the array in a binding: x=linspace(0, 1, 5)",
                 )
             )
-        return self.add(Op(prim, args, node, depends_on_input=dep))
+        ops.append(Op(prim, args, node, None, None, dep))
+        return len(ops) - 1
 
     def leaf(self, node: Name) -> int:
         name = node.id
-        if name in self.assigned:
-            return self.assigned[name]
+        known = self.assigned.get(name)
+        if known is None:
+            known = self.inputs.get(name)
+        if known is not None:
+            return known
         if name in CONSTANTS:
             if name not in self.constants:
                 self.constants[name] = self.add(Op(None, (), node, const=CONSTANTS[name]))

@@ -217,6 +217,87 @@ class CompiledRule:
         return np.where(self.mask(args, out, n, g), value, 0.0)[()]
 
 
+# --------------------------------------------------------------------------
+# The same rules on Python floats (gradcli/engine/scalar.py): each call through its
+# primitive's `scalar` form. A rule that calls a primitive without one has no float form.
+
+FloatRule = Callable[[Sequence[float], float, float], float]  # (args, out, g) -> value
+
+
+def _compile_float(node: Node, params: tuple[str, ...]) -> FloatRule | None:
+    if isinstance(node, Num):
+        number = float(node.value)
+        return lambda args, out, g: number
+    if isinstance(node, Name):
+        return _float_name(node.id, params)
+    assert isinstance(node, Call), node
+    subs = [_compile_float(a, params) for a in node.args]
+    parts = [s for s in subs if s is not None]
+    fn = PRIMITIVES[node.func].scalar
+    if len(parts) < len(subs) or (fn is None and node.func != "where"):
+        return None
+    if node.func == "where":
+        c, then, other = parts
+        return lambda args, out, g: then(args, out, g) if c(args, out, g) != 0 else other(args, out, g)
+    assert fn is not None
+    f = fn
+    if len(parts) == 1:
+        (only,) = parts
+        return lambda args, out, g: f(only(args, out, g))
+    if len(parts) == 2:
+        left, right = parts
+        return lambda args, out, g: f(left(args, out, g), right(args, out, g))
+    return lambda args, out, g: f(*(s(args, out, g) for s in parts))
+
+
+def _float_name(name: str, params: tuple[str, ...]) -> FloatRule:
+    if name == "out":
+        return lambda args, out, g: out
+    if name == UPSTREAM:
+        return lambda args, out, g: g
+    if name == "n":
+        return lambda args, out, g: 1.0  # one element: the float path runs element-wise ops only
+    if name in CONSTANTS:
+        const = CONSTANTS[name]
+        return lambda args, out, g: const
+    i = params.index(name)
+    return lambda args, out, g: args[i]
+
+
+@dataclass(frozen=True)
+class FloatPartial:
+    """Partial k of a primitive on Python floats: `apply` gives g·P (or the linear form's
+    value), `partial` P itself (g = 1); `zero` when nothing flows along this edge."""
+
+    expression: FloatRule
+    linear: bool
+    zero: bool
+
+    def apply(self, g: float, args: Sequence[float], out: float) -> float:
+        if self.linear:
+            return self.expression(args, out, g)
+        return g * self.expression(args, out, g)
+
+    def partial(self, args: Sequence[float], out: float) -> float:
+        return self.expression(args, out, 1.0)
+
+
+@cache
+def float_rules(name: str) -> tuple[FloatPartial, ...] | None:
+    """The partials of `name` on floats, or None when one of them has no float form."""
+    prim = PRIMITIVES[name]
+    if prim.scalar is None:
+        return None
+    out: list[FloatPartial] = []
+    for text in prim.partials:
+        node = parse_rule(text)
+        expression = _compile_float(node, prim.params)
+        if expression is None:
+            return None
+        out.append(FloatPartial(expression, _mentions(node, UPSTREAM), _mask(node, prim.params) == ZERO))
+    return tuple(out)
+
+
 def _mentions(node: Node, name: str) -> bool:
     stack = [node]
     while stack:
@@ -276,3 +357,9 @@ def uses(name: str, k: int) -> frozenset[str]:
         elif isinstance(node, Call):
             stack.extend(node.args)
     return frozenset(found)
+
+
+def forget() -> None:
+    """Drop the compiled rules (a test that edits the table compiles them again)."""
+    for cached in (rules, float_rules, kink_rule, uses):
+        cached.cache_clear()

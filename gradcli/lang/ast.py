@@ -1,7 +1,9 @@
 """The syntax tree: what the parser produces and every later stage reads.
 
-Nodes are immutable and carry their source span so that errors can put a caret
-under the right column and the explain table can quote the source text.
+Nodes carry their source span so that errors can put a caret under the right column and
+the explain table can quote the source text. No stage changes a node once the parser has
+built it; they are not frozen dataclasses only because those cost three times as much to
+build, and a big program is millions of nodes.
 Partial-derivative rules in the primitive table are parsed into the same nodes
 (with no span), so one printer and one evaluator serve both.
 """
@@ -15,20 +17,20 @@ from gradcli.spans import NO_SPAN, Span
 __all__ = ["NO_SPAN", "Call", "Name", "Node", "Num", "Program", "Span", "Statement", "Vector"]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Num:
     value: float
     text: str
     span: Span = field(default=NO_SPAN)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Name:
     id: str
     span: Span = field(default=NO_SPAN)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Call:
     """An application of a primitive: operators are calls too (`a + b` is `add(a, b)`)."""
 
@@ -38,7 +40,7 @@ class Call:
     name_span: Span = field(default=NO_SPAN)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Vector:
     items: tuple[Node, ...]
     span: Span = field(default=NO_SPAN)
@@ -47,7 +49,7 @@ class Vector:
 Node = Num | Name | Call | Vector
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Statement:
     target: str | None
     expr: Node
@@ -55,7 +57,7 @@ class Statement:
     target_span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Program:
     source: str
     statements: tuple[Statement, ...]
