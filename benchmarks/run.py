@@ -11,6 +11,10 @@ in the same run:
 3. scaling with program size: a chain of N nested operations and a sum of N
    products, N = 1e3, 1e4, 1e5                                (benchmarks/scaling.py)
 4. parse throughput in tokens per second, 1e4 and 1e5 tokens (benchmarks/scaling.py)
+5. big programs of single numbers, text -> every gradient: a 100,000-term sum of products
+   and a 50,000-deep chain of sin, beside PyTorch eager building the same graph when
+   `torch` imports (never a dependency: run the suite in a virtualenv that has it)
+                                                              (benchmarks/bigscalar.py)
 
 `--quick` runs the same sizes with fewer repetitions; `--smoke` runs tiny sizes
 once (what the test suite does, to keep this script working; it checks results,
@@ -35,9 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # `benchmarks` as a package; an installed gradcli still comes first
 
-from benchmarks import arrays, coldstart, measure, scaling  # noqa: E402
+from benchmarks import arrays, bigscalar, coldstart, measure, scaling  # noqa: E402
 
-SECTIONS = ("coldstart", "arrays", "memory", "scaling", "parse")
+SECTIONS = ("coldstart", "arrays", "memory", "scaling", "parse", "bigscalar")
 MAX_ERR = 1e-9  # results must match their independent computation this closely
 
 
@@ -52,6 +56,8 @@ class Profile:
     scaling_runs: tuple[int, ...]  # per size
     parse_sizes: tuple[int, ...]
     parse_runs: int
+    bigscalar_sizes: tuple[int, int]  # products, chain
+    bigscalar_runs: int
 
 
 PROFILES = {
@@ -65,11 +71,25 @@ PROFILES = {
         (7, 5, 3),
         (10**4, 10**5),
         7,
+        (100_000, 50_000),
+        9,
     ),
     "quick": Profile(
-        8, 1, (10**5, 10**6, 10**7), (5, 5, 3), (10**7,), (10**3, 10**4, 10**5), (3, 3, 1), (10**4, 10**5), 3
+        8,
+        1,
+        (10**5, 10**6, 10**7),
+        (5, 5, 3),
+        (10**7,),
+        (10**3, 10**4, 10**5),
+        (3, 3, 1),
+        (10**4, 10**5),
+        3,
+        (100_000, 50_000),
+        3,
     ),
-    "smoke": Profile(1, 1, (1000, 300_000), (1, 1), (300_000,), (30, 300), (1, 1), (300, 3000), 1),
+    "smoke": Profile(
+        1, 1, (1000, 300_000), (1, 1), (300_000,), (30, 300), (1, 1), (300, 3000), 1, (300, 200), 1
+    ),
 }
 
 
@@ -122,6 +142,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if parse:
         for r in parse:
             add(f"parse throughput, {r['tokens']:,} tokens (tokens/s)", r["tokens_per_s"], 200_000, True)
+    for r in results.get("bigscalar", []):
+        add(f"{r['program']} (N={r['n']:,}): gradcli time / PyTorch eager", r["ratio"], 1.0)
     errors = [e for e in _errors(results) if not (e <= MAX_ERR)]
     out.append(
         {
@@ -140,6 +162,10 @@ def _errors(results: dict[str, Any]) -> list[float]:
     for r in results.get("arrays", []) + results.get("memory", []):
         errs += [r["value_rel_err"], r["gradient_rel_err"]]
     errs += [r["max_rel_err"] for r in results.get("scaling", [])]
+    for r in results.get("bigscalar", []):
+        errs.append(r["max_rel_err"])
+        if r["torch_rel_diff"] is not None:
+            errs.append(r["torch_rel_diff"])
     return errs
 
 
@@ -255,6 +281,41 @@ def _parse_table(parse: list[dict[str, Any]]) -> TableSpec:
     return "4. parse throughput (text -> AST)", ("tokens", "characters", "median", "tokens/s"), cells, ""
 
 
+def _bigscalar_table(rows: list[dict[str, Any]]) -> TableSpec:
+    cells = [
+        (
+            r["program"],
+            f"{r['n']:,}",
+            f"{r['inputs']:,}",
+            f"{r['chars']:,}",
+            str(r["runs"]),
+            _ms(r["gradcli_s"]),
+            "-" if r["torch_s"] is None else _ms(r["torch_s"]),
+            _x(r["ratio"]),
+            f"{r['max_rel_err']:.1e}",
+        )
+        for r in rows
+    ]
+    columns = (
+        "program",
+        "N",
+        "inputs",
+        "characters",
+        "runs",
+        "gradcli",
+        "PyTorch eager",
+        "ratio",
+        "rel. error",
+    )
+    torch = next((r["torch"] for r in rows if r["torch"]), None)
+    note = (
+        f"text -> every gradient, interleaved runs, medians; PyTorch {torch} (CPU, 2 threads)\n"
+        if torch
+        else "PyTorch is not installed here: no baseline (see benchmarks/bigscalar.py)\n"
+    )
+    return "5. big programs of single numbers, beside PyTorch eager", columns, cells, note
+
+
 def _targets_table(targets: list[dict[str, Any]]) -> TableSpec:
     cells = []
     for g in targets:
@@ -277,6 +338,7 @@ SECTION_TABLES: dict[str, Callable[[Any], TableSpec]] = {
     "memory": _memory_table,
     "scaling": _scaling_table,
     "parse": _parse_table,
+    "bigscalar": _bigscalar_table,
 }
 
 
@@ -336,6 +398,9 @@ def run(profile_name: str, only: list[str], keep_env: bool) -> dict[str, Any]:
         )
     if "parse" in only:
         results["parse"] = scaling.parse_throughput(list(p.parse_sizes), p.parse_runs)
+    if "bigscalar" in only:
+        products, chain = p.bigscalar_sizes
+        results["bigscalar"] = bigscalar.run({"products": products, "chain": chain}, p.bigscalar_runs)
     results["load_average_end"] = measure.machine()["load_average"]
     results["targets"] = targets(results)
     return results
