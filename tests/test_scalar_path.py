@@ -99,7 +99,10 @@ def test_random_single_number_programs_agree_with_the_general_path() -> None:
     ],
 )
 def test_numbers_off_the_float_path_take_the_general_one(
-    program: str, bindings: dict[str, float], gradient: dict[str, float] | None, monkeypatch: pytest.MonkeyPatch
+    program: str,
+    bindings: dict[str, float],
+    gradient: dict[str, float] | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = {"general": 0}
     real = reverse.backward
