@@ -84,8 +84,15 @@ class Graph:
         reached = [False] * len(self.ops)
         for s in seeds:
             reached[s] = True
+        value = through is Through.VALUE
         for i, op in enumerate(self.ops):
-            if reached[i] or not op.passes(through):
+            prim = op.prim
+            # op.passes(through), written out: this loop runs once per op of every gradient
+            if (
+                reached[i]
+                or prim is None
+                or not (value or not (prim.blocks_gradient or prim.kind == "constant"))
+            ):
                 continue
             for a in op.args:
                 if reached[a]:

@@ -80,6 +80,8 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
 
 def as_value(raw: Any, name: str) -> Array:
     """A binding's value as float64 (scalar or array)."""
+    if type(raw) is float:  # the common case, without numpy's conversion machinery
+        return np.float64(raw)
     try:
         value = np.asarray(raw, dtype=np.float64)
     except OverflowError:  # an integer beyond float64's range: 10**400

@@ -3,8 +3,7 @@
 Lark computes the tables (gradcli/lang/gradcli.lark -> states, shifts, reductions); this
 module only runs them, the way Lark's own parser does, with three differences that make a
 big program parse several times faster:
-- tokens are the lexer's (terminal name, regex match) pairs (gradcli/lang/lexer.py), not
-  Token objects;
+- tokens are the lexer's regex matches (gradcli/lang/lexer.py), not Token objects;
 - a chain of unit reductions (`expr: term`, `term: unary`, ... the precedence levels an
   operand climbs through) is taken in one step: where it ends depends only on the two states
   on top of the stack and the lookahead, so it is computed once and remembered;
@@ -18,13 +17,13 @@ own parser report the error, with its expected-token sets and examples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark
 
-from gradcli.lang.lexer import Match, Token
+from gradcli.lang.lexer import Match
 
 Action = Callable[[list[Any]], Any]
 END = "$END"
@@ -115,14 +114,18 @@ class Tables:
             out.append((function, rule.size, rule.splice, rule.origin))
         return out
 
-    def run(self, tokens: Iterable[Token], actions: Mapping[str, Action], max_depth: int) -> Any:
-        """The start rule's value for the tokens; Mismatch where the tables reject one,
-        TooDeep where the parser's stack would hold more than `max_depth` entries."""
-        state = self.start
+    def run(
+        self, tokens: Iterable[Match], names: Sequence[str], actions: Mapping[str, Action], max_depth: int
+    ) -> Any:
+        """The start rule's value for the tokens (the last one "$END"; a token's terminal is
+        `names[m.lastindex]`); Mismatch where the tables reject one, TooDeep where the
+        parser's stack would hold more than `max_depth` entries."""
+        state, end = self.start, self.end
         states, values = [state], []
         act, goto, unit_target = self.act, self.goto, self.unit_target
         plan = self._plan(actions)
-        for kind, m in tokens:
+        for m in tokens:
+            kind = names[m.lastindex or 0]
             while True:
                 code = act[state].get(kind)
                 if code is None:
@@ -146,27 +149,10 @@ class Tables:
                     children = []
                 values.append(function(_flatten(children) if splice else children))
                 state = goto[states[-1]][origin]
+                if state == end:  # the start rule, reduced at "$END"
+                    return values[-1]
                 states.append(state)
-        return self._finish(states, values, plan)
-
-    def _finish(
-        self, states: list[int], values: list[Any], plan: list[tuple[Action | None, int, bool, str]]
-    ) -> Any:
-        while True:
-            code = self.act[states[-1]].get(END)
-            if code is None or code >= 0:
-                raise Mismatch(None)
-            function, size, splice, origin = plan[~code]
-            if function is None:
-                states[-1] = self.unit_target(states[-2], states[-1], END)
-                continue
-            children = values[len(values) - size :]
-            del values[len(values) - size :]
-            del states[len(states) - size :]
-            values.append(function(_flatten(children) if splice else children))
-            states.append(self.goto[states[-1]][origin])
-            if states[-1] == self.end:
-                return values[-1]
+        raise Mismatch(None)  # the tokens ended without "$END"
 
 
 def _nonterminal(symbol: str) -> bool:

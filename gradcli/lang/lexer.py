@@ -5,7 +5,8 @@ of a million tokens that is much of the parse. This lexer reads the same termina
 same order of preference (the order Lark's basic lexer tries them), from the loaded Lark
 parser and joins them into one pattern: what the grammar ignores (white space, comments) is
 skipped inside each match, one named group per terminal says which one matched. A token is
-the regex match itself, with its terminal's name: no object is built per token, and the
+the regex match itself (its terminal from the group that matched): no object is built per
+token, and the
 line and column of a position are looked up only for the positions a node's span needs
 (`Lines`). It also does the post-lexer's job: a newline inside (...) or [...] continues the
 line, as in Python.
@@ -26,13 +27,13 @@ from lark import Lark
 
 from gradcli.spans import Span
 
-Match = re.Match[str]
-Token = tuple[str, Match]  # (terminal name, match): the text is match.group(match.lastindex)
+Match = re.Match[str]  # a token: its terminal is names[m.lastindex], its text m.group(m.lastindex)
 
 OPENING = frozenset({"LPAR", "LSQB"})
 CLOSING = frozenset({"RPAR", "RSQB"})
 NEWLINE = "_NL"  # the grammar's newline terminal (a statement separator outside brackets)
 BAD = "bad"  # a character no terminal starts with (lower case: never a terminal's name)
+END = "end"  # the end of the text (the parser tables call it "$END", not a valid group name)
 
 
 def text(m: Match) -> str:
@@ -63,44 +64,36 @@ class Lexer:
         )
         skip = "|".join(f"(?:{t.pattern.to_regexp()})" for t in terminals if t.name in ignore)
         groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals if t.name not in ignore]
-        # Any other character is the token BAD; the end of the text (after ignored text) ends the scan.
-        groups += [f"(?P<{BAD}>.)", r"\Z"]
+        # Any other character is the token BAD; the end of the text (after ignored text) is END.
+        groups += [f"(?P<{BAD}>.)", rf"(?P<{END}>\Z)"]
         skipped = f"(?:{skip})*" if skip else ""
         pattern = re.compile(skipped + "(?:" + "|".join(groups) + ")", conf.g_regex_flags | re.DOTALL)
         # A terminal's own groups shift the numbers: index -> name from the named groups
         # (a match's lastindex is the outermost group that matched: the terminal's).
         names = [""] * (pattern.groups + 1)
         for name, index in pattern.groupindex.items():
-            names[index] = name
+            names[index] = "$END" if name == END else name
         return cls(pattern, tuple(names))
 
-    def tokens(self, source: str) -> Iterator[Token]:
-        """The tokens of `source`, newlines inside brackets dropped."""
+    def tokens(self, source: str) -> Iterator[Match]:
+        """The tokens of `source`, the last one END ("$END"), newlines inside brackets dropped.
+        A token's terminal is `names[m.lastindex]`."""
         if "\n" not in source:  # one line: no newline tokens, no brackets to count
-            names = self.names
-            for m in self.pattern.finditer(source):
-                index = m.lastindex
-                if index is None:  # the end
-                    return
-                yield names[index], m
-            return
-        yield from self._lines(source)
+            return self.pattern.finditer(source)
+        return self._lines(source)
 
-    def _lines(self, source: str) -> Iterator[Token]:
+    def _lines(self, source: str) -> Iterator[Match]:
         names = self.names
         depth = 0
         for m in self.pattern.finditer(source):
-            index = m.lastindex
-            if index is None:
-                return
-            kind = names[index]
+            kind = names[m.lastindex or 0]
             if kind in OPENING:
                 depth += 1
             elif kind in CLOSING:
                 depth = max(0, depth - 1)
             elif kind == NEWLINE and depth:
                 continue
-            yield kind, m
+            yield m
 
 
 class Lines:

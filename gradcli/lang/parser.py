@@ -102,7 +102,8 @@ class Parser:
             # Nesting counts against the operations limit: each open level is an operation to
             # be (`-`, `sin(`), or a bracket around one; the stack stays as small as the graph.
             depth = LIMITS.max_nodes + 16
-            statements: list[Statement] = self.tables.run(self.lexer.tokens(source), rules, depth)
+            tokens = self.lexer.tokens(source)
+            statements: list[Statement] = self.tables.run(tokens, self.lexer.names, rules, depth)
             return statements
         except Mismatch as stop:
             raise self._syntax_error(source, stop).with_source(source) from None
