@@ -115,6 +115,9 @@ class Primitive:
     # (ValueError, ArithmeticError) where `fn` gives NaN or inf. Filled in from SCALAR_FORMS
     # when `fn` is a numpy function with a math-module twin; None: that path is not taken.
     scalar: Callable[..., float] | None = None
+    # For the 0/1 functions of the rules (comparisons, finite): the same test as booleans,
+    # for a `where` condition (gradcli/engine/rules.py), without making floats of it.
+    truth: Callable[..., Array] | None = None
 
     def __post_init__(self) -> None:
         if self.scalar is None and self.kind == "elementwise" and self.fn in SCALAR_FORMS:
@@ -390,6 +393,7 @@ def _comparison(
         foldable=True,
         structural_zeros=lambda a, b: ~fn(a, b),
         scalar=lambda a, b: 1.0 if on_floats(a, b) else 0.0,
+        truth=fn,
     )
 
 
@@ -723,6 +727,7 @@ _add(
         public=False,
         structural_zeros=lambda x: ~np.isfinite(x),
         scalar=lambda x: 1.0 if math.isfinite(x) else 0.0,
+        truth=np.isfinite,
     ),
     Primitive("softmax_all", ("x",), _softmax_all, ("0",), "softmax over all the elements", public=False),
     Primitive(

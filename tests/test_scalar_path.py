@@ -86,6 +86,13 @@ def test_random_single_number_programs_agree_with_the_general_path() -> None:
             for name, g in fast.items():
                 want = float(slow[name])
                 assert tolerance.agree(g, want, rtol=1e-12, atol=0.0), (case.program, name, g, want)
+        sizes = scalar.backward(c.graph, vals, list(floats), absolute=True)
+        if sizes is not None:  # the magnitudes of the terms (check's rounding slack)
+            ins, _ = bind(c.graph, case.point)
+            all_vals, counts = forward_values(c.graph, ins)
+            want_sizes = reverse.magnitudes(c.graph, all_vals, counts, list(floats))
+            for name, m in sizes.items():
+                assert m == pytest.approx(float(want_sizes[name]), rel=1e-12), (case.program, name)
     assert taken > 300  # the path is exercised, not skipped
 
 

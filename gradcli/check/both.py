@@ -51,10 +51,17 @@ def rounding_slack(
 ) -> dict[str, Any]:
     """Per input element, how far two exact routes to the gradient may fairly differ by
     rounding the chain rule's terms (gradcli.check.tolerance.slack_of)."""
+    from gradcli.engine import scalar
     from gradcli.engine.values import bind, forward_values
 
     names = compiled.check_wrt(wrt)
     inputs, _ = bind(compiled.graph, bindings)
+    floats = scalar.inputs_of(inputs)
+    on_floats = None if floats is None else scalar.values(compiled.graph, floats)
+    if on_floats is not None:  # single numbers: the sweep on floats, as the gradients were
+        fast = scalar.backward(compiled.graph, on_floats, names, absolute=True, seed=tolerance.MTOL)
+        if fast is not None:
+            return dict(fast)
     vals, counts = forward_values(compiled.graph, inputs)
     return tolerance.slack_of(compiled.graph, vals, counts, names)
 

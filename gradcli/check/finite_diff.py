@@ -421,24 +421,23 @@ def _reduce_back(a: np.ndarray, shape: tuple[int, ...], how: Any) -> np.ndarray:
 
 def _chosen(n: int, per_element: float, name: str, budget: int, sample: Sample) -> tuple[np.ndarray, str]:
     """The elements to difference (flat indices, sorted) and the note that says how they were
-    chosen: all of a small input; a seeded random sample of a big one; fewer when each one
-    costs so much that the work limit would be passed."""
+    chosen: all of a small input, or evenly spaced ones when each costs so much that the work
+    limit would be passed; a seeded random sample of a big one (fewer when the limit says so)."""
+    affordable = max(int(budget // per_element), 1) if per_element > 0 else n
+    cost = f"each costing about {per_element:,.0f} element-operations, to stay within {variable('max_check_fd_work')}"
     if n <= FD_ALL:
-        wanted = np.arange(n)
-        how = ""
+        if affordable >= n:
+            return np.arange(n), ""
+        wanted = np.unique(np.linspace(0, n - 1, affordable).round().astype(int))
+        how = f"{wanted.size:,} of its {n:,} elements (evenly spaced), {cost}"
     else:
         rng = np.random.default_rng(sample.seed)
-        wanted = np.sort(rng.choice(n, size=min(n, sample.elements), replace=False))
-        how = f"a random sample of {wanted.size:,} of its {n:,} elements (--fd-elements; seed {sample.seed}, --fd-seed)"
-    affordable = int(budget // per_element) if per_element > 0 else wanted.size
-    if affordable < wanted.size:
-        wanted = wanted[np.unique(np.linspace(0, wanted.size - 1, max(affordable, 1)).round().astype(int))]
-        how = (
-            f"{wanted.size:,} of its {n:,} elements (evenly spaced), each costing about {per_element:,.0f} element-operations, "
-            f"to stay within {variable('max_check_fd_work')}"
+        picked = rng.choice(n, size=min(n, sample.elements), replace=False)  # in random order
+        cut = affordable < picked.size
+        wanted = np.sort(picked[:affordable])
+        how = f"a random sample of {wanted.size:,} of its {n:,} elements (seed {sample.seed}, --fd-seed; " + (
+            f"{cost})" if cut else "--fd-elements)"
         )
-    if not how:
-        return wanted, ""
     return wanted, f"finite differences for '{name}' on {how}; the exact routes judge the rest"
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 
-from gradcli.arrays import Array
+from gradcli.arrays import Array, broadcast_shape
 from gradcli.lang.ast import Call, Name, Node, Num
 from gradcli.lang.parser import parse_rule
 from gradcli.primitives import CONSTANTS, PRIMITIVES, Primitive
@@ -40,48 +41,121 @@ MaskForm = Mask | str
 UPSTREAM = "g"  # the name a linear-form rule applies to
 
 
+# Inside a compiled rule, each step reads one environment per evaluation: [argument values,
+# the node's value, element count, g, memo]. The memo holds the subexpressions that occur
+# more than once in the rule (pow's `a**(b - 1)` in its test and its branch): each is
+# computed once per evaluation.
+Env = list[Any]
+Step = Callable[[Env], Array]
+
+
 def _compile(node: Node, params: tuple[str, ...]) -> Rule:
+    root = _step(node, params, _repeated(node))
+    return lambda args, out, n, g: root([args, out, n, g, {}])
+
+
+def _key(node: Node) -> str:
+    if isinstance(node, Num):
+        return repr(node.value)
+    if isinstance(node, Name):
+        return node.id
+    assert isinstance(node, Call), node
+    return f"{node.func}({','.join(_key(a) for a in node.args)})"
+
+
+def _repeated(node: Node) -> set[str]:
+    """The keys of the calls that occur more than once in the rule."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Call):
+            key = _key(item)
+            (twice if key in seen else seen).add(key)
+            stack.extend(item.args)
+    return twice
+
+
+def _step(node: Node, params: tuple[str, ...], repeated: set[str]) -> Step:
     if isinstance(node, Num):
         number = np.float64(node.value)
-        return lambda args, out, n, g: number
+        return lambda env: number
     if isinstance(node, Name):
         return _name(node.id, params)
     assert isinstance(node, Call), node
-    subs = [_compile(a, params) for a in node.args]
     if node.func == "where":
-        return _where(*subs)
-    fn = PRIMITIVES[node.func].fn
+        cond = _condition(node.args[0], params, repeated)
+        step = _where(cond, *(_step(a, params, repeated) for a in node.args[1:]))
+    else:
+        step = _apply(PRIMITIVES[node.func].fn, [_step(a, params, repeated) for a in node.args])
+    key = _key(node)
+    if key not in repeated:
+        return step
+
+    def remembered(env: Env) -> Array:
+        memo = env[4]
+        if key not in memo:
+            memo[key] = step(env)
+        return memo[key]
+
+    return remembered
+
+
+def _apply(fn: Callable[..., Array], subs: list[Step]) -> Step:
     if len(subs) == 1:
         (s0,) = subs
-        return lambda args, out, n, g: fn(s0(args, out, n, g))
+        return lambda env: fn(s0(env))
     if len(subs) == 2:
         s0, s1 = subs
-        return lambda args, out, n, g: fn(s0(args, out, n, g), s1(args, out, n, g))
-    return lambda args, out, n, g: fn(*(s(args, out, n, g) for s in subs))
+        return lambda env: fn(s0(env), s1(env))
+    return lambda env: fn(*(s(env) for s in subs))
 
 
-def _name(name: str, params: tuple[str, ...]) -> Rule:
+def _name(name: str, params: tuple[str, ...]) -> Step:
     if name == "out":
-        return lambda args, out, n, g: out
+        return lambda env: env[1]
     if name == "n":
-        return lambda args, out, n, g: np.float64(n)
+        return lambda env: np.float64(env[2])
     if name == UPSTREAM:
-        return lambda args, out, n, g: g
+        return lambda env: env[3]
     if name in CONSTANTS:
         const = np.float64(CONSTANTS[name])
-        return lambda args, out, n, g: const
+        return lambda env: const
     i = params.index(name)
-    return lambda args, out, n, g: args[i]
+    return lambda env: env[0][i]
 
 
-def _where(c: Rule, then: Rule, other: Rule) -> Rule:
-    """Decide a scalar condition before evaluating the branches: only one is computed."""
+def _condition(node: Node, params: tuple[str, ...], repeated: set[str]) -> Step:
+    """A `where` condition as booleans: 0/1 tests as they are (no floats made of them), a
+    sum of tests as `or`, a product as `and`; anything else compared with 0."""
+    if isinstance(node, Call):
+        prim = PRIMITIVES[node.func]
+        if prim.truth is not None:
+            return _apply(prim.truth, [_step(a, params, repeated) for a in node.args])
+        joined = {"add": np.logical_or, "mul": np.logical_and}.get(node.func)
+        if joined is not None:
+            return _apply(joined, [_condition(a, params, repeated) for a in node.args])
+    value = _step(node, params, repeated)
+    return lambda env: np.not_equal(value(env), 0)
 
-    def where(args: Sequence[Array], out: Array, n: int, g: Array) -> Array:
-        cond = c(args, out, n, g)
-        if np.ndim(cond) == 0:
-            return then(args, out, n, g) if cond else other(args, out, n, g)
-        return np.where(cond != 0, then(args, out, n, g), other(args, out, n, g))
+
+def _where(c: Step, then: Step, other: Step) -> Step:
+    """Decide the condition before evaluating the branches: where it is the same everywhere
+    (a scalar, or the usual case of an array: pow's fallback is for overflow only), only one
+    branch is computed."""
+
+    def where(env: Env) -> Array:
+        chosen = c(env)
+        if np.ndim(chosen) == 0:
+            return then(env) if chosen else other(env)
+        if chosen.all():
+            value = then(env)
+        elif not chosen.any():
+            value = other(env)
+        else:
+            return np.where(chosen, then(env), other(env))
+        return np.broadcast_to(value, broadcast_shape(chosen.shape, np.shape(value)))
 
     return where
 
@@ -191,7 +265,7 @@ class CompiledRule:
         keep = live if self.mask == ANY else self._keep(args, out, n, g, live)
         if keep is None:
             return value, None
-        selected = np.where(keep, value, 0.0)
+        selected = _select_into(value, keep, g)
         return selected[()], np.broadcast_to(keep, selected.shape)
 
     def live(self, args: Sequence[Array], out: Array, n: int) -> Array | None:
@@ -215,6 +289,29 @@ class CompiledRule:
             return np.zeros(np.shape(value))[()]
         assert callable(self.mask)
         return np.where(self.mask(args, out, n, g), value, 0.0)[()]
+
+
+def _fits(small: tuple[int, ...], big: tuple[int, ...]) -> bool:
+    """`small` broadcasts to `big` (without numpy's 32-dimension limit on shape helpers)."""
+    return len(small) <= len(big) and all(
+        s in (1, b) for s, b in zip(reversed(small), reversed(big), strict=False)
+    )
+
+
+def _select_into(value: Array, keep: Array, g: Array) -> Array:
+    """`np.where(keep, value, 0.0)`, written into `value` itself when it is a fresh array of
+    the full shape (a product the rule just made, not g): a forward-mode tangent is
+    directions x elements, and a second array of that size costs more than the product."""
+    if (
+        isinstance(value, np.ndarray)
+        and value.flags.writeable
+        and value.flags.owndata
+        and _fits(np.shape(keep), value.shape)
+        and not np.may_share_memory(value, g)
+    ):
+        np.copyto(value, 0.0, where=np.logical_not(keep))
+        return value
+    return np.where(keep, value, 0.0)
 
 
 # --------------------------------------------------------------------------

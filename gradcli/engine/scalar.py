@@ -85,12 +85,16 @@ def _check(c: float, g: float, rule: FloatPartial, args: Sequence[float], out: f
         raise _OffPath
 
 
-def backward(graph: Graph, vals: Sequence[float], wrt: Collection[str]) -> dict[str, float] | None:
-    """Reverse mode on floats: the gradient with respect to `wrt`, or None (see the module)."""
+def backward(
+    graph: Graph, vals: Sequence[float], wrt: Collection[str], *, absolute: bool = False, seed: float = 1.0
+) -> dict[str, float] | None:
+    """Reverse mode on floats: the gradient with respect to `wrt`, or None (see the module).
+    With `absolute`, the sum of the magnitudes of the chain rule's terms instead, seeded with
+    `seed` (gradcli.engine.reverse.magnitudes, on floats)."""
     need = graph.requires_grad(wrt)
     ops = graph.ops
     adj: list[float | None] = [None] * len(ops)
-    adj[graph.output] = 1.0
+    adj[graph.output] = seed
     table: dict[str, tuple[FloatPartial, ...] | None] = {}
     try:
         for i in range(len(ops) - 1, -1, -1):
@@ -111,6 +115,8 @@ def backward(graph: Graph, vals: Sequence[float], wrt: Collection[str]) -> dict[
                 c = rule.apply(g, args, out)
                 if not LOW <= abs(c) <= HIGH:
                     _check(c, g, rule, args, out)
+                if absolute:
+                    c = abs(c)
                 have = adj[a]
                 adj[a] = c if have is None else have + c
     except (ArithmeticError, ValueError, _OffPath):

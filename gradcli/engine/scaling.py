@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from gradcli.arrays import Array
+from gradcli.arrays import Array, broadcast_shape
 from gradcli.engine.values import fit as fit_plain
 
 if TYPE_CHECKING:
@@ -52,43 +52,49 @@ def plain(exp: Exp) -> bool:
     return type(exp) is int and exp == 0
 
 
-CHUNK = 1 << 20  # elements looked at a time (the looks need temporaries: keep them small)
+CHUNK = 1 << 16  # elements looked at a time, through one scratch buffer (no big temporaries)
 
 
-def _chunks(arr: Array) -> list[np.ndarray]:
-    flat = np.asarray(arr).reshape(-1)
-    return [flat[lo : lo + CHUNK] for lo in range(0, flat.size, CHUNK)]
+_MAGNITUDE = np.uint64(0x7FFF_FFFF_FFFF_FFFF)  # a float64's bits without the sign
+_NONE = 2**64 - 1  # the smallest magnitude-bits-minus-one of a chunk of zeros (0 - 1 wraps)
 
 
-def _peak(arr: Array) -> float:
-    """The largest |element|: inf or NaN when there is one."""
+def extent(arr: Array) -> tuple[float, float]:
+    """(largest |element|, smallest non-zero |element|): the peak is inf or NaN when there is
+    one; the smallest is inf when every element is 0 (or there is none). A few passes over
+    the array, through one small scratch buffer: the smallest non-zero magnitude is the
+    smallest of the magnitude bits minus one, where 0 - 1 wraps to the largest integer."""
     if isinstance(arr, float):  # np.float64 too
-        return abs(arr)
-    peaks = [float(np.max(np.abs(c))) for c in _chunks(arr)]
-    return max(peaks, key=lambda v: math.inf if math.isnan(v) else v) if peaks else 0.0
+        a = abs(arr)
+        return a, (a if a > 0 else math.inf)  # NaN: no smallest
+    flat = np.ascontiguousarray(arr, dtype=np.float64).reshape(-1)
+    bits = flat.view(np.uint64)
+    peak, least = 0.0, _NONE
+    scratch = np.empty(min(CHUNK, flat.size), dtype=np.uint64)
+    for lo in range(0, flat.size, CHUNK):
+        part = flat[lo : lo + CHUNK]
+        hi, low = float(part.max()), float(part.min())
+        peak = math.nan if math.isnan(hi) or math.isnan(peak) else max(peak, hi, -low)
+        work = scratch[: part.size]
+        np.bitwise_and(bits[lo : lo + CHUNK], _MAGNITUDE, out=work)
+        np.subtract(work, np.uint64(1), out=work)
+        least = min(least, int(work.min()))
+    if least == _NONE:
+        return peak, math.inf
+    tiny = float(np.array([least + 1], dtype=np.uint64).view(np.float64)[0])
+    return peak, (tiny if not math.isnan(tiny) else math.inf)
 
 
-def _lowest(arr: Array) -> int:
-    """The smallest binary exponent of a non-zero finite element (frexp's; 0 for none)."""
-    if isinstance(arr, float):  # np.float64 too
-        return math.frexp(arr)[1] if arr != 0 and math.isfinite(arr) else 0
-    # frexp gives 0 for 0, inf and NaN
-    return min((int(np.frexp(c)[1].min()) for c in _chunks(arr) if c.size), default=0)
-
-
-def _in_band(arr: Array, peak: float) -> bool:
+def _in_band(peak: float, tiny: float) -> bool:
     """Every finite non-zero |element| is within [LOW, HIGH] (zeros, inf and NaN are too)."""
-    if isinstance(arr, float):  # np.float64 too
-        return peak == 0.0 or not math.isfinite(peak) or LOW <= peak <= HIGH
-    if math.isfinite(peak) and peak > HIGH:
-        return False
-    return _lowest(arr) >= BAND_EXP[0]
+    return (peak <= HIGH or not math.isfinite(peak)) and tiny >= LOW
 
 
-def normalize(arr: Array, exp: Exp, peak: float | None = None) -> tuple[Array, Exp]:
+def normalize(arr: Array, exp: Exp, extent_of: tuple[float, float] | None = None) -> tuple[Array, Exp]:
     """The same value, with an ordinary array kept as it is while it is in the band, and
-    otherwise each element's binary exponent moved into `exp` (mantissas in [0.5, 1))."""
-    if plain(exp) and _in_band(arr, _peak(arr) if peak is None else peak):
+    otherwise each element's binary exponent moved into `exp` (mantissas in [1, 2));
+    `extent_of`: the array's `extent`, when the caller has it."""
+    if plain(exp) and _in_band(*(extent(arr) if extent_of is None else extent_of)):
         return arr, 0
     return _split(arr, exp)
 
@@ -130,7 +136,7 @@ def fit(arr: Array, exp: Exp, shape: tuple[int, ...]) -> tuple[Array, Exp]:
     """values.fit (the sum over the axes broadcasting added) of arr · 2**exp."""
     if plain(exp):
         return fit_plain(arr, shape), 0
-    full = np.broadcast_shapes(np.shape(arr), np.shape(exp), shape)
+    full = broadcast_shape(np.shape(arr), np.shape(exp), shape)
     e = np.broadcast_to(exp, full)
     top = fit_plain(e, shape, _max)
     # each summed element on the exponent of the largest one it is summed with
@@ -160,15 +166,18 @@ def linear(fn: Callable[[Array], tuple[Array, Extra]], g: Array, exp: Exp) -> tu
     down (RETRIES), and an element whose retry is finite takes it (an overflow on the way, not
     a true inf)."""
     result, extra = fn(g)
-    peak = _peak(result)
+    peak, tiny = extent(result)
+    retried = False
     if not math.isfinite(peak):  # an overflow, perhaps: run again on g scaled down
         for shift in RETRIES:
             result, exp = _retry(fn, g, exp, result, _not_finite(result), shift)
+            retried = True
             if not np.any(_not_finite(result)):
                 break
-    if _lowest(result) <= SUBNORMAL:  # an underflow, perhaps: run again on g scaled up
+    if tiny < 2.0**SUBNORMAL:  # an underflow, perhaps: run again on g scaled up
         result, exp = _retry(fn, g, exp, result, _subnormal(result), -RETRIES[0])
-    result, exp = normalize(result, exp, peak if math.isfinite(peak) else None)
+        retried = True
+    result, exp = normalize(result, exp, None if retried else (peak, tiny))
     return result, extra, exp
 
 
@@ -187,7 +196,7 @@ def _retry(
     take = bad & np.isfinite(again) & ((a >= 2.0 ** (SUBNORMAL + 1)) | (shift > 0))
     if not np.any(take):
         return result, exp
-    shape = np.broadcast_shapes(np.shape(result), np.shape(exp))
+    shape = broadcast_shape(np.shape(result), np.shape(exp))
     chosen: Array = np.where(take, again, result)
     exps: Array = np.where(take, np.broadcast_to(exp, shape) + shift, np.broadcast_to(exp, shape))
     return chosen[()], exps[()]
