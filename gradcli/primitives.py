@@ -461,7 +461,7 @@ _add(
     Primitive(
         "pow",
         ("a", "b"),
-        np.power,
+        numerics.power,
         # In linear form: g*b*a**(b - 1), or g*(b/a)*out where a**(b - 1) alone overflows but the
         # product does not (x**x at 5e-324: a**(b - 1) is inf, the derivative about 1).
         (
@@ -473,6 +473,7 @@ _add(
         foldable=True,
         identities=(None, 1.0),
         spellings=("a ** b", "a ^ b", "pow(a, b)"),
+        scalar=math.pow,
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
         domain="a > 0, or a whole-number b",
     ),
