@@ -160,3 +160,256 @@ def power(a: Array, b: Array) -> Array:
         if b == 1:
             return np.array(a, dtype=np.float64)
     return np.power(a, b)
+
+
+# --------------------------------------------------------------------------
+# The error function (erf, erfc, gelu): numpy has none, and scipy is not a dependency.
+#
+# A port to numpy of FreeBSD msun's s_erf.c (fdlibm), whose notice it keeps:
+#   Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
+#   Developed at SunPro, a Sun Microsystems, Inc. business.
+#   Permission to use, copy, modify, and distribute this
+#   software is freely granted, provided that this notice
+#   is preserved.
+# Rational approximations on [0, 0.84375), [0.84375, 1.25), [1.25, 1/0.35), [1/0.35, 28):
+# below 1 ulp, and erfc keeps its relative precision in the tail (erfc(10) = 2.09e-45,
+# erfc(27) a subnormal 5.2e-319, 0 from about 27.3 on).
+
+_ERX = 8.45062911510467529297e-01  # erf(1) rounded to 24 bits
+_EFX = 1.28379167095512586316e-01  # 2/sqrt(pi) - 1
+_ERF_PP = (
+    1.28379167095512558561e-01,
+    -3.25042107247001499370e-01,
+    -2.84817495755985104766e-02,
+    -5.77027029648944159157e-03,
+    -2.37630166566501626084e-05,
+)
+_ERF_QQ = (
+    1.0,
+    3.97917223959155352819e-01,
+    6.50222499887672944485e-02,
+    5.08130628187576562776e-03,
+    1.32494738004321644526e-04,
+    -3.96022827877536812320e-06,
+)
+_ERF_PA = (
+    -2.36211856075265944077e-03,
+    4.14856118683748331666e-01,
+    -3.72207876035701323847e-01,
+    3.18346619901161753674e-01,
+    -1.10894694282396677476e-01,
+    3.54783043256182359371e-02,
+    -2.16637559486879084300e-03,
+)
+_ERF_QA = (
+    1.0,
+    1.06420880400844228286e-01,
+    5.40397917702171048937e-01,
+    7.18286544141962662868e-02,
+    1.26171219808761642112e-01,
+    1.36370839120290507362e-02,
+    1.19844998467991074170e-02,
+)
+_ERFC_RA = (
+    -9.86494403484714822705e-03,
+    -6.93858572707181764372e-01,
+    -1.05586262253232909814e01,
+    -6.23753324503260060396e01,
+    -1.62396669462573470355e02,
+    -1.84605092906711035994e02,
+    -8.12874355063065934246e01,
+    -9.81432934416914548592e00,
+)
+_ERFC_SA = (
+    1.0,
+    1.96512716674392571292e01,
+    1.37657754143519042600e02,
+    4.34565877475229228821e02,
+    6.45387271733267880336e02,
+    4.29008140027567833386e02,
+    1.08635005541779435134e02,
+    6.57024977031928170135e00,
+    -6.04244152148580987438e-02,
+)
+_ERFC_RB = (
+    -9.86494292470009928597e-03,
+    -7.99283237680523006574e-01,
+    -1.77579549177547519889e01,
+    -1.60636384855821916062e02,
+    -6.37566443368389627722e02,
+    -1.02509513161107724954e03,
+    -4.83519191608651397019e02,
+)
+_ERFC_SB = (
+    1.0,
+    3.03380607434824582924e01,
+    3.25792512996573918826e02,
+    1.53672958608443695994e03,
+    3.19985821950859553908e03,
+    2.55305040643316442583e03,
+    4.74528541206955367215e02,
+    -2.24409524465858183362e01,
+)
+# The boundaries of fdlibm's intervals, which it tests on the high 32 bits: 1/0.35 rounded
+# down to a multiple of 2**-20 (erf's test, and erfc's one step lower), and 2**-1015.
+_ERF_TAIL = 2.8571434020996094
+_ERFC_TAIL = 2.8571414947509766
+_ERF_TINY = 2.0**-1015
+
+
+def _horner(t: np.ndarray, coefficients: tuple[float, ...]) -> np.ndarray:
+    acc = np.full_like(t, coefficients[-1])
+    for c in coefficients[-2::-1]:
+        acc = acc * t + c
+    return acc
+
+
+def _small(x: np.ndarray) -> Array:
+    """(erf(x) - x)/x for |x| < 0.84375."""
+    z = x * x
+    return _horner(z, _ERF_PP) / _horner(z, _ERF_QQ)
+
+
+def _near_one(a: np.ndarray) -> Array:
+    """erf(a) - _ERX for 0.84375 <= a < 1.25."""
+    s = a - 1.0
+    return _horner(s, _ERF_PA) / _horner(s, _ERF_QA)
+
+
+def _tail(a: np.ndarray, split: float, shift: int = 0) -> Array:
+    """erfc(a)·2**shift for 1.25 <= a < 28: exp(-a*a - 0.5625 + R/S)/a, with -a*a exact (a cut
+    to 21 significant bits squares exactly; the rest goes through (z - a)*(z + a)), and the
+    small second factor as 1 + expm1 (2.2 ulp at worst, against 2.6 for a product of two exps).
+    A shift keeps a result below float64's normal range whole (the subnormals have fewer bits),
+    for a caller that scales it back up: the exp is then taken in two halves."""
+    s = 1.0 / (a * a)
+    near = a < split
+    ratio = np.where(
+        near,
+        _horner(s, _ERFC_RA) / _horner(s, _ERFC_SA),
+        _horner(s, _ERFC_RB) / _horner(s, _ERFC_SB),
+    )
+    z = (a.view(np.uint64) & np.uint64(0xFFFF_FFFF_0000_0000)).view(np.float64)
+    if shift:
+        half = np.exp(0.5 * (-z * z - 0.5625))
+        q = np.ldexp(half, shift) * half / a
+    else:
+        q = np.exp(-z * z - 0.5625) / a
+    return q + q * np.expm1((z - a) * (z + a) + ratio)
+
+
+def erf(x: Array) -> Array:
+    """The error function 2/sqrt(pi) · ∫_0^x exp(-t²) dt, element-wise, below 1 ulp."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    out = np.array(np.sign(x) * 1.0)  # |x| >= 6 (erf is 1 to float64's precision), ±inf; NaN
+    with np.errstate(all="ignore"):
+        m = a < _ERF_TINY  # 8x scales a subnormal up, so the product rounds once
+        out[m] = (8.0 * x[m] + (8.0 * _EFX) * x[m]) / 8.0
+        m = (a >= _ERF_TINY) & (a < 2.0**-28)
+        out[m] = x[m] + _EFX * x[m]
+        m = (a >= 2.0**-28) & (a < 0.84375)
+        out[m] = x[m] + x[m] * _small(x[m])
+        m = (a >= 0.84375) & (a < 1.25)
+        out[m] = np.sign(x[m]) * (_ERX + _near_one(a[m]))
+        m = (a >= 1.25) & (a < 6.0)
+        out[m] = np.sign(x[m]) * (1.0 - _tail(a[m], _ERF_TAIL))
+    return out[()]
+
+
+def erfc(x: Array) -> Array:
+    """The complementary error function 1 - erf(x), element-wise, below 1 ulp: with its
+    relative precision in the tail, where 1 - erf(x) would cancel."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    out = np.where(x > 0, 0.0, 2.0)  # |x| >= 28 and ±inf (x <= -6 too: 2 - tiny is 2)
+    out[np.isnan(x)] = np.nan
+    with np.errstate(all="ignore"):
+        m = a < 2.0**-56
+        out[m] = 1.0 - x[m]
+        m = (a >= 2.0**-56) & (a < 0.84375) & (x < 0.25)
+        out[m] = 1.0 - (x[m] + x[m] * _small(x[m]))
+        m = (x >= 0.25) & (x < 0.84375)
+        out[m] = 0.5 - (x[m] * _small(x[m]) + (x[m] - 0.5))
+        m = (x >= 0.84375) & (x < 1.25)
+        out[m] = (1.0 - _ERX) - _near_one(a[m])
+        m = (x > -1.25) & (x <= -0.84375)
+        out[m] = 1.0 + (_ERX + _near_one(a[m]))
+        m = (x >= 1.25) & (x < 28.0)
+        out[m] = _tail(a[m], _ERFC_TAIL)
+        m = (x <= -1.25) & (x > -6.0)
+        out[m] = 2.0 - _tail(a[m], _ERFC_TAIL)
+    return out[()]
+
+
+_SQRT_HALF = 0.7071067811865476  # sqrt(1/2), rounded
+_SQRT_HALF_LO = -4.833646656726457e-17  # sqrt(1/2) - _SQRT_HALF
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+_VELTKAMP = 134217729.0  # 2**27 + 1: splits a float64 into two halves of 26 bits
+
+
+def _halves(v: Array) -> tuple[Array, Array]:
+    c = _VELTKAMP * v
+    hi = c - (c - v)
+    return hi, v - hi
+
+
+_SQRT_HALF_HI, _SQRT_HALF_MID = _halves(_SQRT_HALF)
+GELU_TAIL = 40.0  # below -GELU_TAIL, gelu and its derivative round to -0; above, x and 1
+GELU_DEEP = -37.0  # below, erfc(-x/sqrt(2)) is near or below 2**-1022: computed scaled by 2**64
+_DEEP_SHIFT = 64
+
+
+def _argument_error(x: Array, w: Array) -> Array:
+    """-x/sqrt(2) - w exactly (to first order), w being -x*_SQRT_HALF rounded: the rounding of
+    the product (Dekker's exact product of the 26-bit halves) plus the constant's own error."""
+    hi, lo = _halves(x)
+    p = -w
+    product_error = (
+        (hi * _SQRT_HALF_HI - p) + hi * _SQRT_HALF_MID + lo * _SQRT_HALF_HI
+    ) + lo * _SQRT_HALF_MID
+    return -product_error - x * _SQRT_HALF_LO
+
+
+def gelu(x: Array) -> Array:
+    """x·Φ(x), Φ the standard normal distribution function (PyTorch's exact gelu,
+    0.5·x·(1 + erf(x/sqrt(2)))), as 0.5·x·erfc(-x/sqrt(2)): 1 + erf cancels for x < 0 (to 0
+    from x = -8.3 on), erfc keeps its relative precision. erfc's argument is corrected for the
+    rounding of x/sqrt(2), to first order: where erfc falls steeply, 1 ulp in its argument is
+    |x|²/2 ulp in the result. Where erfc is subnormal but gelu is not (x near -37.6), erfc is
+    taken scaled by 2**64. At the infinities the limits: -0 and inf."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        w = x * -_SQRT_HALF
+        out = np.array(0.5 * x * erfc(w))
+        m = (np.abs(x) < GELU_TAIL) & (x >= GELU_DEEP)
+        if np.any(m):
+            xm, wm = x[m], w[m]
+            c = erfc(wm) - _argument_error(xm, wm) * _TWO_OVER_SQRT_PI * np.exp(-wm * wm)
+            out[m] = 0.5 * xm * c
+        m = (x < GELU_DEEP) & (x > -GELU_TAIL)
+        if np.any(m):
+            out[m] = _deep_gelu(x[m])
+    out[x == -np.inf] = -0.0
+    return out[()]
+
+
+def _deep_gelu(x: np.ndarray) -> np.ndarray:
+    """gelu for -GELU_TAIL < x < GELU_DEEP: the same, with erfc and the correction scaled by
+    2**64 and scaled back in the last step, which rounds once."""
+    w = x * -_SQRT_HALF
+    half = np.exp(-0.5 * (w * w))
+    slope = np.ldexp(half, _DEEP_SHIFT) * half * _TWO_OVER_SQRT_PI
+    c = _tail(w, _ERFC_TAIL, _DEEP_SHIFT) - _argument_error(x, w) * slope
+    result: np.ndarray = np.ldexp(0.5 * x * c, -_DEEP_SHIFT)
+    return result
+
+
+def gelu_scalar(x: float) -> float:
+    """gelu on Python floats (the float path): the same arithmetic, with math.erfc (which may
+    differ from `erfc` here by an ulp or few: libm's own)."""
+    if not GELU_DEEP <= x < GELU_TAIL:
+        return float(gelu(np.float64(x)))  # the tails: rare, and their own arithmetic
+    w = x * -_SQRT_HALF
+    c = math.erfc(w) - _argument_error(x, w) * _TWO_OVER_SQRT_PI * math.exp(-w * w)
+    return float(0.5 * x * c)
