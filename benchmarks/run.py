@@ -15,6 +15,9 @@ in the same run:
    and a 50,000-deep chain of sin, beside PyTorch eager building the same graph when
    `torch` imports (never a dependency: run the suite in a virtualenv that has it)
                                                               (benchmarks/bigscalar.py)
+6. matrices: the gradient of mean(relu(W @ X + b)), W and X 512 x 512, reverse mode
+   against numpy by hand (and PyTorch eager when it imports); forward mode at small sizes,
+   and its refusal (pointing to reverse mode) at 512 x 512          (benchmarks/matrix.py)
 
 `--quick` runs the same sizes with fewer repetitions; `--smoke` runs tiny sizes
 once (what the test suite does, to keep this script working; it checks results,
@@ -39,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # `benchmarks` as a package; an installed gradcli still comes first
 
-from benchmarks import arrays, bigscalar, coldstart, measure, scaling  # noqa: E402
+from benchmarks import arrays, bigscalar, coldstart, matrix, measure, scaling  # noqa: E402
 
-SECTIONS = ("coldstart", "arrays", "memory", "scaling", "parse", "bigscalar")
+SECTIONS = ("coldstart", "arrays", "memory", "scaling", "parse", "bigscalar", "matrix")
 MAX_ERR = 1e-9  # results must match their independent computation this closely
 
 
@@ -58,6 +61,11 @@ class Profile:
     parse_runs: int
     bigscalar_sizes: tuple[int, int]  # products, chain
     bigscalar_runs: int
+    matrix_size: int  # W and X are n x n
+    matrix_runs: int
+    matrix_forward_sizes: tuple[int, ...]  # forward mode, where the default limits allow it
+    matrix_forward_runs: int
+    matrix_refused_size: int  # forward mode must refuse here
 
 
 PROFILES = {
@@ -73,6 +81,11 @@ PROFILES = {
         7,
         (100_000, 50_000),
         9,
+        matrix_size=512,
+        matrix_runs=15,
+        matrix_forward_sizes=(16, 64),
+        matrix_forward_runs=5,
+        matrix_refused_size=512,
     ),
     "quick": Profile(
         8,
@@ -86,9 +99,29 @@ PROFILES = {
         3,
         (100_000, 50_000),
         3,
+        matrix_size=512,
+        matrix_runs=5,
+        matrix_forward_sizes=(16, 64),
+        matrix_forward_runs=1,
+        matrix_refused_size=512,
     ),
     "smoke": Profile(
-        1, 1, (1000, 300_000), (1, 1), (300_000,), (30, 300), (1, 1), (300, 3000), 1, (300, 200), 1
+        1,
+        1,
+        (1000, 300_000),
+        (1, 1),
+        (300_000,),
+        (30, 300),
+        (1, 1),
+        (300, 3000),
+        1,
+        (300, 200),
+        1,
+        matrix_size=8,
+        matrix_runs=1,
+        matrix_forward_sizes=(4,),
+        matrix_forward_runs=1,
+        matrix_refused_size=512,  # refused before any tangent is computed: cheap
     ),
 }
 
@@ -144,6 +177,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(f"parse throughput, {r['tokens']:,} tokens (tokens/s)", r["tokens_per_s"], 200_000, True)
     for r in results.get("bigscalar", []):
         add(f"{r['program']} (N={r['n']:,}): gradcli time / PyTorch eager", r["ratio"], 1.0)
+    mat = results.get("matrix")
+    if mat:
+        by = {r["kind"]: r for r in mat["rows"] if r["mode"] == "reverse"}
+        n = mat["n"]
+        add(f"matrix {n}x{n}: compile(text).grad time / numpy by hand", by["gradcli_text"]["ratio"], 1.3)
     errors = [e for e in _errors(results) if not (e <= MAX_ERR)]
     out.append(
         {
@@ -151,7 +189,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "value": max(_errors(results), default=0.0),
             "limit": MAX_ERR,
             "kind": "at most",
-            "met": not errors and _cold_ok(results),
+            "met": not errors and _cold_ok(results) and _matrix_ok(results),
         }
     )
     return out
@@ -166,12 +204,21 @@ def _errors(results: dict[str, Any]) -> list[float]:
         errs.append(r["max_rel_err"])
         if r["torch_rel_diff"] is not None:
             errs.append(r["torch_rel_diff"])
+    mat = results.get("matrix")
+    if mat:
+        errs += [e for r in mat["rows"] for e in (r["value_rel_err"], r["gradient_rel_err"])]
     return errs
 
 
 def _cold_ok(results: dict[str, Any]) -> bool:
     cold = results.get("coldstart")
     return cold is None or all(c["ok"] for c in cold["checks"].values())
+
+
+def _matrix_ok(results: dict[str, Any]) -> bool:
+    """Forward mode refused the full-size matrices, and its message points to reverse mode."""
+    mat = results.get("matrix")
+    return mat is None or (mat["forward_refusal"]["refused"] and mat["forward_refusal"]["hints_reverse"])
 
 
 # --------------------------------------------------------------------------
@@ -316,6 +363,59 @@ def _bigscalar_table(rows: list[dict[str, Any]]) -> TableSpec:
     return "5. big programs of single numbers, beside PyTorch eager", columns, cells, note
 
 
+MATRIX_LABELS = {
+    "gradcli_text": "gradcli: compile(text).grad",
+    "gradcli_compiled": "gradcli: compiled once, .grad",
+    "numpy_by_hand": "numpy by hand (baseline)",
+    "torch_eager": "PyTorch eager",
+    "gradcli_forward": "gradcli: forward mode, compiled once",
+}
+
+
+def _matrix_table(mat: dict[str, Any]) -> TableSpec:
+    cells = [
+        (
+            MATRIX_LABELS[r["kind"]],
+            r["mode"] if r["kind"].startswith("gradcli") else "-",
+            f"{r['n']}x{r['n']}",
+            str(r["runs"]),
+            _ms(r["median_s"]),
+            _x(r["ratio"]),
+            f"{r['value_rel_err']:.1e}",
+            f"{r['gradient_rel_err']:.1e}",
+        )
+        for r in mat["rows"]
+    ]
+    columns = (
+        "computation",
+        "mode",
+        "W, X",
+        "runs",
+        "median",
+        "ratio",
+        "value rel. err",
+        "gradient rel. err",
+    )
+    refusal = mat["forward_refusal"]
+    n = refusal["n"]
+    refused = (
+        f"forward mode at {n}x{n}: refused in {_ms(refusal['seconds'])}: "
+        + refusal["message"].replace("\n", " ")
+        if refusal["refused"]
+        else f"forward mode at {n}x{n} was NOT refused"
+    )
+    torch = (
+        f"PyTorch {mat['torch']} (CPU, float64, 2 threads)"
+        if mat["torch"]
+        else "PyTorch is not installed here: no PyTorch row (see benchmarks/matrix.py)"
+    )
+    note = (
+        f"b of shape ({mat['n']}, 1) (PyTorch: b[:, None]); interleaved runs, medians; ratio to numpy by hand "
+        f"at the same size; errors against numpy by hand; {torch}\n{refused}\n"
+    )
+    return f"6. matrices: gradient of {mat['program']}", columns, cells, note
+
+
 def _targets_table(targets: list[dict[str, Any]]) -> TableSpec:
     cells = []
     for g in targets:
@@ -339,6 +439,7 @@ SECTION_TABLES: dict[str, Callable[[Any], TableSpec]] = {
     "scaling": _scaling_table,
     "parse": _parse_table,
     "bigscalar": _bigscalar_table,
+    "matrix": _matrix_table,
 }
 
 
@@ -401,6 +502,14 @@ def run(profile_name: str, only: list[str], keep_env: bool) -> dict[str, Any]:
     if "bigscalar" in only:
         products, chain = p.bigscalar_sizes
         results["bigscalar"] = bigscalar.run({"products": products, "chain": chain}, p.bigscalar_runs)
+    if "matrix" in only:
+        results["matrix"] = matrix.run(
+            p.matrix_size,
+            p.matrix_runs,
+            list(p.matrix_forward_sizes),
+            p.matrix_forward_runs,
+            p.matrix_refused_size,
+        )
     results["load_average_end"] = measure.machine()["load_average"]
     results["targets"] = targets(results)
     return results

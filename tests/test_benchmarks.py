@@ -129,6 +129,25 @@ def test_big_scalar_programs(smoke: tuple[dict[str, Any], str]) -> None:
             assert r["torch_rel_diff"] <= 1e-12
 
 
+def test_matrices(smoke: tuple[dict[str, Any], str]) -> None:
+    mat = smoke[0]["matrix"]
+    assert mat["program"] == "mean(relu(W @ X + b))" and mat["b_shape"] == [mat["n"], 1]
+    reverse = {r["kind"]: r for r in mat["rows"] if r["mode"] == "reverse"}
+    kinds = {"gradcli_text", "gradcli_compiled", "numpy_by_hand"}
+    assert set(reverse) == (kinds if mat["torch"] is None else kinds | {"torch_eager"})
+    assert reverse["numpy_by_hand"]["ratio"] == 1.0
+    forward = [r for r in mat["rows"] if r["mode"] == "forward"]
+    assert {r["kind"] for r in forward} == {"gradcli_forward", "numpy_by_hand"}
+    for r in mat["rows"]:
+        assert positive(r["median_s"]) and math.isclose(r["ratio"], r["median_s"] / r["baseline_s"])
+        # value and every gradient (W, X and b) match numpy by hand
+        assert r["value_rel_err"] <= 1e-12 and r["gradient_rel_err"] <= 1e-12, r
+        assert set(r["rel_errs"]) == {"value", "W", "X", "b"}
+    refusal = mat["forward_refusal"]
+    assert refusal["refused"] and refusal["hints_reverse"], refusal
+    assert "use reverse mode" in refusal["message"]
+
+
 def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
     results, table = smoke
     targets = {t["target"]: t for t in results["targets"]}
@@ -147,6 +166,7 @@ def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
         "3. scaling",
         "4. parse throughput",
         "5. big programs of single numbers",
+        "6. matrices",
         "targets",
     ):
         assert title in table
@@ -166,3 +186,4 @@ def test_the_smoke_profile_only_shrinks_sizes() -> None:
         assert p.parse_sizes == (10**4, 10**5)
         assert 10**7 in p.memory_sizes
         assert p.bigscalar_sizes == (100_000, 50_000)
+        assert p.matrix_size == p.matrix_refused_size == 512
