@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -31,6 +32,7 @@ class GradResult:
     mode: str
     inputs: dict[str, float | np.ndarray] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    route: str = ""  # which evaluator computed it, and why (`gradcli grad --debug` prints it)
 
     def __getitem__(self, name: str) -> float | np.ndarray:
         return self.gradient[name]
@@ -128,7 +130,10 @@ class Compiled:
         fast = _on_floats(self.graph, inputs, names, mode)
         if fast is not None:
             gradient: dict[str, float | np.ndarray] = dict(fast[1])
-            return GradResult(fast[0], gradient, mode, {k: float(v) for k, v in inputs.items()}, warnings)
+            route = "on Python floats (every value is a single number: gradcli/engine/scalar.py)"
+            return GradResult(
+                fast[0], gradient, mode, {k: float(v) for k, v in inputs.items()}, warnings, route
+            )
         p = _blocked_plan(self.graph, inputs)
         if p is not None:
             from gradcli.engine import blocked
@@ -142,6 +147,8 @@ class Compiled:
                     mode,
                     {k: _plain(v) for k, v in inputs.items()},
                     warnings,
+                    f"in blocks of {blocked.BLOCK:,} elements on up to {os.cpu_count() or 1} threads "
+                    "(element-wise, then reduced: gradcli/engine/blocked.py)",
                 )
             # NaN/inf (evaluate again whole, to name the operation that produced it), or
             # forward mode's dense tangents past the budget (the whole-array path chunks them)
@@ -167,6 +174,7 @@ class Compiled:
             mode=mode,
             inputs={k: _plain(v) for k, v in inputs.items()},
             warnings=warnings,
+            route=f"on whole arrays, {mode} mode ({_why_whole(self.graph, inputs, p is not None)})",
         )
 
 
@@ -184,6 +192,23 @@ def _on_floats(
         return None
     grads = scalar.backward(graph, vals, names) if mode == "reverse" else scalar.forward(graph, vals, names)
     return None if grads is None else (vals[graph.output], grads)
+
+
+def _why_whole(graph: Graph, inputs: dict[str, Array], planned: bool) -> str:
+    """Why the blocked evaluator did not serve a program (for --debug)."""
+    from gradcli.engine.blocked import MIN_ELEMENTS
+
+    if planned:
+        return "the blocked evaluation gave NaN or inf, or forward mode's tangents outgrew its budget"
+    matrix = next(
+        (op.prim.name for op in graph.ops if op.prim is not None and op.prim.derivatives is not None), None
+    )
+    if matrix is not None:
+        return f"{matrix} is a matrix operation: the blocked evaluator takes element-wise programs only"
+    largest = max((int(np.size(v)) for v in inputs.values()), default=0)
+    if largest < MIN_ELEMENTS:
+        return f"arrays below {MIN_ELEMENTS:,} elements"
+    return "not element-wise then reduced to a single number"
 
 
 def _blocked_plan(graph: Graph, inputs: dict[str, Array]) -> Any:

@@ -49,6 +49,7 @@ class Limits:
     max_forward_chunk_bytes: int
     max_explain_paths: int
     max_check_fd_work: int
+    max_matrix_work: int
 
 
 def load() -> Limits:
@@ -77,6 +78,10 @@ def load() -> Limits:
         # Forward mode: bytes of the dense tangents alive at once before directions are chunked.
         max_forward_chunk_bytes=_env_int("MAX_FORWARD_CHUNK_BYTES", 256 * 2**20),
         max_explain_paths=_env_int("MAX_EXPLAIN_PATHS", 50),
+        # Multiply-adds of one matrix operation (m·k·n for a @ b, n³ for det, inv, logdet):
+        # an array of a few million elements is cheap, their product is not (about 2 s on
+        # 2 cores at the limit).
+        max_matrix_work=_env_int("MAX_MATRIX_WORK", 4_000_000_000),
         # `check`: element-operations spent on the finite differences of one input before
         # they are taken on an evenly spaced sample of its elements.
         max_check_fd_work=_env_int("MAX_CHECK_FD_WORK", 500_000_000),

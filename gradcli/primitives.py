@@ -12,7 +12,12 @@ Kinds:
 - "reduce": full reduction to a scalar; partial i is d out / d arg_i[element],
   an array over the broadcast elements (so vjp = g * partial, jvp = sum(partial * t)).
 - "vector": the `[a, b, ...]` literal (stacking), with its own rule in the evaluators.
-- "constant": only constant arguments (linspace, arange): no gradient flows.
+- "constant": only constant arguments (linspace, arange, zeros, eye): no gradient flows.
+- "structured": matrix products, indexing, reductions along an axis, softmax, linear
+  algebra (gradcli/matrix.py): not one partial per element but a vector-Jacobian product
+  and a Jacobian-vector product per argument (`derivatives`); `partials` then say in
+  gradcli's language how a person writes the vjp (`g @ transpose(b)`), for the docs and
+  explain. Their static parameters (axis=, keepdims=, an index) come from the program text.
 
 Conventions at kinks follow PyTorch (see `convention`), and `kink` is an
 expression that is non-zero where a point sits on a kink, so `check` can tell
@@ -24,17 +29,17 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
-from gradcli import numerics
+from gradcli import matrix, numerics
 from gradcli.errors import ShapeError
 from gradcli.limits import LIMITS, exceeded
 
 Array = Any  # numpy float64 scalar or ndarray
-Kind = Literal["elementwise", "reduce", "vector", "constant"]
+Kind = Literal["elementwise", "reduce", "vector", "constant", "structured"]
 
 BCE_EPS_TEXT = "1e-8"  # the clamp of bce, as written in its derivative rules
 BCE_EPS = float(BCE_EPS_TEXT)
@@ -118,6 +123,19 @@ class Primitive:
     # For the 0/1 functions of the rules (comparisons, finite): the same test as booleans,
     # for a `where` condition (gradcli/engine/rules.py), without making floats of it.
     truth: Callable[..., Array] | None = None
+    # Structured primitives: the vjp and jvp of each argument (gradcli/matrix.py).
+    derivatives: matrix.Rules | None = None
+    # Keyword arguments a call may give (`axis`, `keepdims`): static, from the program text.
+    keywords: tuple[str, ...] = ()
+    # The entry a call goes to when it gives keyword arguments (sum(x, axis=0): sum_axis),
+    # and when it has one argument (max(x): amax, where max(a, b) is element-wise).
+    with_keywords: str | None = None
+    one_argument: str | None = None
+    # How the docs and explain write the partials, where the rules themselves call helpers
+    # written for floating point (atan2's over_sumsq): the textbook form. Empty: the rules.
+    display: tuple[str, ...] = ()
+    # Arguments from this one on are sizes: constants, never inputs (reshape(x, 2, 3)).
+    constant_from: int | None = None
 
     def __post_init__(self) -> None:
         if self.scalar is None and self.kind == "elementwise" and self.fn in SCALAR_FORMS:
@@ -375,6 +393,7 @@ _COMPARISONS = (
     ("le", np.less_equal, operator.le, "<="),
     ("gt", np.greater, operator.gt, ">"),
     ("ge", np.greater_equal, operator.ge, ">="),
+    ("ne", np.not_equal, operator.ne, "!="),
 )
 
 
@@ -397,8 +416,97 @@ def _comparison(
     )
 
 
+# Value rules of the special functions (erf, erfc and gelu are in gradcli/numerics.py).
+
+
+SILU_DEEP = -700.0  # below, sigmoid(x) is (near) a subnormal: x·sigmoid(x) as -exp(x + log(-x))
+
+
+def _silu(x: Array) -> Array:
+    """x·sigmoid(x); far below 0, where sigmoid(x) has lost its digits (sigmoid(-745) is the
+    smallest subnormal, 1% off), -exp(x + log(-x)); the limit -0 at -inf (not -inf·0 = NaN)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        deep = -np.exp(x + np.log(-x))
+        out = np.where(x < SILU_DEEP, deep, x * _sigmoid(x))
+    return np.where(x == -np.inf, -0.0, out)[()]
+
+
+def _silu_scalar(x: float) -> float:
+    if x < SILU_DEEP:
+        return -math.exp(x + math.log(-x))
+    return x * _sigmoid_scalar(x)
+
+
+def _logaddexp_scalar(a: float, b: float) -> float:
+    """np.logaddexp on floats, in numpy's steps: the larger plus log1p(exp(-|a - b|))."""
+    if a == b:
+        return a + math.log(2.0)
+    d = a - b
+    if d > 0:
+        return a + math.log1p(math.exp(-d))
+    if d <= 0:
+        return b + math.log1p(math.exp(d))
+    raise ValueError("logaddexp of NaN")
+
+
+# atan2's and hypot's partials, p/(p**2 + q**2) and p/hypot(p, q), on mantissas and exponents:
+# p and q scaled by a common power of two for the squares, p's mantissa (exact, subnormals
+# too) on top, and one scaling back at the end. Exact where a square, a product with g, or
+# hypot(p, q) itself (a rounded subnormal: hypot(5e-324, 5e-324)) would lose the result.
+
+
+def _common_exponent(p: Array, q: Array) -> Array:
+    """k with max(|p|, |q|)·2**-k in [0.5, 1) (0 where that is 0, inf or NaN)."""
+    m = np.maximum(np.abs(p), np.abs(q))
+    return np.frexp(np.where(np.isfinite(m), m, 0.0))[1]
+
+
+def _over_sumsq(p: Array, q: Array, g: Array) -> Array:
+    """g·p/(p**2 + q**2); 0 where p = 0 (PyTorch's atan2 at the origin), and where p or q is
+    infinite (the limit)."""
+    with np.errstate(all="ignore"):
+        k = _common_exponent(p, q)
+        ps, qs = np.ldexp(p, -k), np.ldexp(q, -k)
+        mp, ep = np.frexp(p)
+        mg, eg = np.frexp(g)
+        r = np.ldexp(mg * (mp / (ps * ps + qs * qs)), eg + ep - 2 * k)
+        infinite = (np.isinf(p) & ~np.isnan(q)) | (np.isinf(q) & ~np.isnan(p))
+        return np.where(p == 0, 0.0, np.where(infinite, g * 0.0, r))[()]
+
+
+def _over_sumsq_scalar(p: float, q: float, g: float) -> float:
+    if p == 0:
+        return 0.0
+    k = math.frexp(max(abs(p), abs(q)))[1]
+    ps, qs = math.ldexp(p, -k), math.ldexp(q, -k)
+    mp, ep = math.frexp(p)
+    mg, eg = math.frexp(g)
+    return math.ldexp(mg * (mp / (ps * ps + qs * qs)), eg + ep - 2 * k)
+
+
+def _over_hypot(p: Array, q: Array) -> Array:
+    """p/hypot(p, q); 0 where p = 0 (at the origin too), sign(p) where p alone is infinite."""
+    with np.errstate(all="ignore"):
+        k = _common_exponent(p, q)
+        mp, ep = np.frexp(p)
+        r = np.ldexp(mp / np.hypot(np.ldexp(p, -k), np.ldexp(q, -k)), ep - k)
+        r = np.where(np.isinf(p) & np.isfinite(q), np.sign(p), r)
+        return np.where(p == 0, 0.0, r)[()]
+
+
+def _over_hypot_scalar(p: float, q: float) -> float:
+    if p == 0:
+        return 0.0
+    k = math.frexp(max(abs(p), abs(q)))[1]
+    mp, ep = math.frexp(p)
+    return math.ldexp(mp / math.hypot(math.ldexp(p, -k), math.ldexp(q, -k)), ep - k)
+
+
 E: Kind = "elementwise"
 R: Kind = "reduce"
+S: Kind = "structured"
+AXIS_KEYWORDS = ("axis", "keepdims")
 
 # --------------------------------------------------------------------------
 # Arithmetic. Operators are calls too: `a + b` parses to add(a, b).
@@ -572,6 +680,105 @@ _add(
 )
 
 # --------------------------------------------------------------------------
+# Special functions: the error function and the activations of smooth networks, and
+# functions of two arguments written so that no square or exp overflows on the way.
+_add(
+    Primitive(
+        "erf",
+        ("x",),
+        numerics.erf,
+        ("2/sqrt(pi)*exp(-x*x)",),
+        "error function 2/sqrt(pi) * integral of exp(-t**2) from 0 to x",
+        scalar=math.erf,
+    ),
+    Primitive(
+        "erfc",
+        ("x",),
+        numerics.erfc,
+        ("-2/sqrt(pi)*exp(-x*x)",),
+        "1 - erf(x), with its relative precision where erf(x) is near 1 (erfc(10) = 2.1e-45)",
+        scalar=math.erfc,
+    ),
+    Primitive(
+        "gelu",
+        ("x",),
+        numerics.gelu,
+        # Phi(x) + x*phi(x); x clamped where phi(x) is 0 anyway, so that x = +-inf gives the limit
+        ("erfc(-x*sqrt(0.5))/2 + clamp(x, -40, 40)*exp(-x*x/2)/sqrt(2*pi)",),
+        "x*Phi(x), Phi the standard normal CDF (PyTorch's exact gelu), accurate for x < 0",
+        convention="gelu(-inf) = 0, gelu'(-inf) = 0 and gelu'(inf) = 1, the limits (PyTorch: NaN)",
+        scalar=numerics.gelu_scalar,
+    ),
+    Primitive(
+        "silu",
+        ("x",),
+        _silu,
+        # sigmoid(x) + x*sigmoid(x)*sigmoid(-x): sigmoid(-x), not 1 - sigmoid(x), which cancels;
+        # `out` for x*sigmoid(x) (exact far below 0), held below 800 so that x = inf gives 1
+        ("sigmoid(x) + min(out, 800)*sigmoid(-x)",),
+        "x*sigmoid(x) (swish)",
+        convention="silu(-inf) = 0, silu'(-inf) = 0 and silu'(inf) = 1, the limits (PyTorch: NaN)",
+        scalar=_silu_scalar,
+    ),
+    Primitive(
+        "atan2",
+        ("y", "x"),
+        np.arctan2,
+        # x/(x**2 + y**2) and -y/(x**2 + y**2), scaled (over_sumsq), in linear form: the partial
+        # alone may overflow where its product with g does not (x = y = 1e-310)
+        ("over_sumsq(x, y, g)", "-over_sumsq(y, x, g)"),
+        "angle of the point (x, y) in radians, in [-pi, pi]",
+        convention="gradient 0 at y = x = 0 (PyTorch)",
+        display=("x/(x**2 + y**2)", "-y/(x**2 + y**2)"),
+        kink="eq(y, 0)*le(x, 0)",  # the origin, and the jump from pi to -pi along x < 0
+        scalar=math.atan2,
+    ),
+    Primitive(
+        "hypot",
+        ("a", "b"),
+        np.hypot,
+        # a/out, b/out, scaled (over_hypot): exact where out is a rounded subnormal
+        ("over_hypot(a, b)", "over_hypot(b, a)"),
+        "sqrt(a**2 + b**2), without overflow or underflow",
+        convention="gradient 0 at a = b = 0, as abs and norm (torch.hypot: NaN)",
+        display=("a/out", "b/out"),
+        kink="eq(out, 0)",
+        scalar=math.hypot,
+    ),
+    Primitive(
+        "logaddexp",
+        ("a", "b"),
+        np.logaddexp,
+        # sigmoid(a - b), not exp(a - out), whose `out` is rounded
+        ("where(eq(a, b), 0.5, sigmoid(a - b))", "where(eq(a, b), 0.5, sigmoid(b - a))"),
+        "log(exp(a) + exp(b)), numerically stable",
+        convention="ties split the gradient 0.5/0.5, also at a = b = +-inf (PyTorch: NaN there)",
+        scalar=_logaddexp_scalar,
+    ),
+    # The partials of atan2 and hypot, for their rules (see _over_sumsq, _over_hypot).
+    Primitive(
+        "over_sumsq",
+        ("p", "q", "g"),
+        _over_sumsq,
+        ("0", "0", "0"),
+        "g*p/(p**2 + q**2), no square overflowing or underflowing; 0 where p = 0",
+        public=False,
+        structural_zeros=lambda p, q, g: np.asarray(p) == 0,
+        scalar=_over_sumsq_scalar,
+    ),
+    Primitive(
+        "over_hypot",
+        ("p", "q"),
+        _over_hypot,
+        ("0", "0"),
+        "p/hypot(p, q), exact where hypot(p, q) is a rounded subnormal; 0 where p = 0",
+        public=False,
+        structural_zeros=lambda p, q: np.asarray(p) == 0,
+        scalar=_over_hypot_scalar,
+    ),
+)
+
+# --------------------------------------------------------------------------
 # Reductions (to a scalar). Partials are per element; `n` is the element count.
 _add(
     Primitive(
@@ -714,9 +921,9 @@ _add(
         "where",
         ("c", "a", "b"),
         _where,
-        ("0", "1 - eq(c, 0)", "eq(c, 0)"),
-        "a where c != 0 else b",
-        public=False,
+        ("0", "ne(c, 0)", "eq(c, 0)"),
+        "a where c != 0 else b, element-wise (c: a comparison such as x > 0, or any number)",
+        convention="the gradient goes to the chosen branch only (torch.where)",
     ),
     *(_comparison(name, fn, on_floats, symbol) for name, fn, on_floats, symbol in _COMPARISONS),
     Primitive(
@@ -741,3 +948,278 @@ _add(
         structural_zeros=lambda x, g: _others_zero(x),
     ),
 )
+
+
+# --------------------------------------------------------------------------
+# Matrices: structured primitives (gradcli/matrix.py has their value rules, vjps and jvps;
+# the partials here say how the vjp is written by hand, with g = ∂L/∂out).
+_add(
+    Primitive(
+        "matmul",
+        ("a", "b"),
+        matrix.matmul,
+        ("g · bᵀ", "aᵀ · g"),
+        "matrix product (vector·vector, matrix·vector, vector·matrix, matrix·matrix), as numpy and PyTorch",
+        kind=S,
+        derivatives=matrix.MATMUL,
+        notation=_infix("@", 2),
+    ),
+    Primitive(
+        "outer",
+        ("a", "b"),
+        matrix.outer,
+        ("g · b", "gᵀ · a"),
+        "outer product of two vectors: the matrix a[i]*b[j]",
+        kind=S,
+        derivatives=matrix.OUTER,
+    ),
+    Primitive(
+        "transpose",
+        ("x",),
+        matrix.transpose,
+        ("gᵀ",),
+        "the matrix with rows and columns swapped (also x.T); a vector is itself",
+        kind=S,
+        derivatives=matrix.TRANSPOSE,
+    ),
+    Primitive(
+        "reshape",
+        ("x", "size"),
+        matrix.reshape,
+        ("reshape(g, shape(x))", "0"),
+        "the elements of x in a new shape: reshape(x, rows, cols), row by row as numpy",
+        kind=S,
+        variadic=True,
+        constant_from=1,
+        derivatives=matrix.Rules(
+            (matrix.RESHAPE_FIRST[0], matrix.no_gradient_vjp_of(1)),
+            (matrix.RESHAPE_FIRST[1], matrix.no_gradient_jvp_of(1)),
+        ),
+    ),
+    Primitive(
+        "index",
+        ("x",),
+        matrix.index,
+        ("g scattered back to x's indexed positions",),
+        "x[i], x[i, j], x[:, j], x[a:b:step]: indexing and slicing as numpy (constant indices)",
+        kind=S,
+        derivatives=matrix.INDEX,
+        public=False,
+    ),
+)
+
+
+def _axis_reduction(
+    name: str, fn: Callable[..., Array], rules: matrix.Rules, partial: str, doc: str, **kw: Any
+) -> Primitive:
+    return Primitive(
+        name,
+        ("x",),
+        fn,
+        (partial,),
+        doc,
+        kind=S,
+        derivatives=rules,
+        keywords=AXIS_KEYWORDS,
+        public=False,
+        **kw,
+    )
+
+
+# The reductions with axis= or keepdims= (sum(x, axis=0) is sum_axis), and max(x)/min(x).
+_add(
+    _axis_reduction("sum_axis", matrix.reduce_sum, matrix.SUM_AXIS, "g", "sum along an axis"),
+    _axis_reduction("mean_axis", matrix.reduce_mean, matrix.MEAN_AXIS, "g/n", "mean along an axis"),
+    _axis_reduction(
+        "prod_axis",
+        matrix.reduce_prod,
+        matrix.PROD_AXIS,
+        "g*prod_others(x)",
+        "product along an axis",
+        convention="exact at zeros (product of the other elements, no division), as PyTorch",
+    ),
+    _axis_reduction(
+        "logsumexp_axis",
+        matrix.reduce_logsumexp,
+        matrix.LOGSUMEXP_AXIS,
+        "g*softmax(x)",
+        "logsumexp along an axis",
+    ),
+    _axis_reduction(
+        "norm_axis",
+        matrix.reduce_norm,
+        matrix.NORM_AXIS,
+        "g*x/out",
+        "Euclidean norm along an axis",
+        convention="gradient 0 where the norm is 0 (PyTorch)",
+    ),
+    _axis_reduction(
+        "amax",
+        matrix.reduce_max,
+        matrix.EXTREME,
+        "g*[x = out]/count(x = out)",
+        "the largest element",
+        convention="ties share the gradient equally (torch.amax)",
+    ),
+    _axis_reduction(
+        "amin",
+        matrix.reduce_min,
+        matrix.EXTREME,
+        "g*[x = out]/count(x = out)",
+        "the smallest element",
+        convention="ties share the gradient equally (torch.amin)",
+    ),
+)
+
+# Over classes (the last axis by default), and the losses over classes.
+_add(
+    Primitive(
+        "softmax",
+        ("x",),
+        matrix.softmax,
+        ("out*(g - sum(g*out, axis))",),
+        "exp(x)/sum(exp(x)) along an axis (default -1: the last), stable",
+        kind=S,
+        derivatives=matrix.SOFTMAX,
+        keywords=("axis",),
+    ),
+    Primitive(
+        "log_softmax",
+        ("x",),
+        matrix.log_softmax,
+        ("g - exp(out)*sum(g, axis)",),
+        "x - logsumexp(x) along an axis (default -1), stable",
+        kind=S,
+        derivatives=matrix.LOG_SOFTMAX,
+        keywords=("axis",),
+    ),
+    Primitive(
+        "cross_entropy",
+        ("logits", "target"),
+        matrix.cross_entropy,
+        ("g*(softmax(logits) - onehot(target))/batch", "-g*log_softmax(logits)/batch"),
+        "cross-entropy of logits (classes along the last axis; rows are a batch) against a class "
+        "index per row or class probabilities, mean over the batch (torch.nn.functional.cross_entropy)",
+        kind=S,
+        derivatives=matrix.CROSS_ENTROPY,
+        convention="no gradient to class indices",
+    ),
+    Primitive(
+        "nll",
+        ("logp", "target"),
+        matrix.nll,
+        ("-g*onehot(target)/batch", "0"),
+        "negative log-likelihood of log-probabilities against a class index per row, mean over the "
+        "batch (torch.nn.functional.nll_loss)",
+        kind=S,
+        derivatives=matrix.NLL,
+    ),
+)
+
+# Linear algebra.
+_add(
+    Primitive(
+        "trace",
+        ("A",),
+        matrix.trace,
+        ("g*eye(n)",),
+        "sum of the diagonal",
+        kind=S,
+        derivatives=matrix.TRACE,
+    ),
+    Primitive(
+        "diag",
+        ("x",),
+        matrix.diag,
+        ("diag(g)",),
+        "a vector to the diagonal matrix, a matrix to its diagonal (numpy's diag)",
+        kind=S,
+        derivatives=matrix.DIAG,
+    ),
+    Primitive(
+        "det",
+        ("A",),
+        matrix.det,
+        ("g · cofactors(A)",),
+        "determinant of a square matrix",
+        kind=S,
+        derivatives=matrix.DET,
+        convention="the cofactors (from the SVD), the derivative at singular matrices too (PyTorch: 0 for a singular 2 x 2)",
+    ),
+    Primitive(
+        "logdet",
+        ("A",),
+        matrix.logdet,
+        ("g · inv(A)ᵀ",),
+        "log(det(A)) (NaN for a negative determinant, as torch.logdet)",
+        kind=S,
+        derivatives=matrix.LOGDET,
+        domain="det(A) > 0",
+    ),
+    Primitive(
+        "inv",
+        ("A",),
+        matrix.inv,
+        ("-outᵀ · g · outᵀ",),
+        "inverse of a square matrix (NaN when singular, where PyTorch raises)",
+        kind=S,
+        derivatives=matrix.INV,
+        domain="det(A) != 0",
+    ),
+)
+
+# Constant arrays.
+_add(
+    Primitive(
+        "zeros",
+        ("size",),
+        matrix.zeros,
+        ("0",),
+        "array of zeros: zeros(n), zeros(rows, cols)",
+        kind="constant",
+        variadic=True,
+    ),
+    Primitive(
+        "ones",
+        ("size",),
+        matrix.ones,
+        ("0",),
+        "array of ones: ones(n), ones(rows, cols)",
+        kind="constant",
+        variadic=True,
+    ),
+    Primitive("eye", ("n",), matrix.eye, ("0",), "n x n identity matrix", kind="constant"),
+    Primitive(
+        "onehot",
+        ("k", "n"),
+        matrix.onehot,
+        ("0", "0"),
+        "vector of n zeros with 1 at index k (a vector k: one row each)",
+        kind="constant",
+    ),
+)
+
+
+# sum(x, axis=0) goes to sum_axis, max(x) to amax: the entries say where.
+for _name, _variant in (
+    ("sum", "sum_axis"),
+    ("mean", "mean_axis"),
+    ("prod", "prod_axis"),
+    ("logsumexp", "logsumexp_axis"),
+    ("norm", "norm_axis"),
+):
+    PRIMITIVES[_name] = replace(PRIMITIVES[_name], with_keywords=_variant, keywords=AXIS_KEYWORDS)
+for _name, _variant in (("max", "amax"), ("min", "amin")):
+    PRIMITIVES[_name] = replace(PRIMITIVES[_name], one_argument=_variant, keywords=AXIS_KEYWORDS)
+
+
+def resolve(name: str, count: int, keywords: tuple[str, ...]) -> Primitive | None:
+    """The entry a call goes to: max(x) is amax, sum(x, axis=0) is sum_axis (None: unknown)."""
+    prim = lookup(name)
+    if prim is None:
+        return None
+    if count == 1 and prim.one_argument is not None:
+        prim = PRIMITIVES[prim.one_argument]
+    if keywords and prim.with_keywords is not None:
+        prim = PRIMITIVES[prim.with_keywords]
+    return prim

@@ -46,7 +46,7 @@ UNARY = sorted(
     for p in PRIMITIVES.values()
     if p.public and p.kind == "elementwise" and len(p.params) == 1 and p.notation is None
 )
-BINARY_FUNCS = ["min", "max"]
+BINARY_FUNCS = ["min", "max", "atan2", "hypot", "logaddexp"]
 REDUCE1 = sorted(
     p.name for p in PRIMITIVES.values() if p.public and p.kind == "reduce" and len(p.params) == 1
 )
@@ -136,8 +136,11 @@ def _expression(rng: random.Random, names: list[str], depth: int) -> str:
     if kind < 0.9:
         a = sub()
         return f"{rng.choice(REDUCE2)}({a}, {rng.choice([a, sub(), '0.5', '1'])})"
-    if kind < 0.95:
+    if kind < 0.93:
         return f"detach({sub()})"
+    if kind < 0.96:
+        op = rng.choice(["<", "<=", ">", ">=", "==", "!="])
+        return f"where(({sub()}) {op} ({sub()}), {sub()}, {sub()})"
     a = sub()
     return f"[{a}, {rng.choice([a, '1', '0'])}]"
 

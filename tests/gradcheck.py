@@ -49,7 +49,7 @@ def on_kink(program: str, point: Mapping[str, Any]) -> bool:
         if op.prim is None:
             continue
         with np.errstate(all="ignore"):
-            found = kinks(op.prim, [vals[a] for a in op.args], vals[i], counts[i])
+            found = kinks(op.prim, [vals[a] for a in op.args], vals[i], counts[i], op.params)
         if found is not None and np.any(found):
             return True
     return False

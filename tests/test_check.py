@@ -447,8 +447,8 @@ def test_cli_leading_minus_program_and_manual() -> None:
 
 
 def test_cli_json_is_one_strict_object_per_check() -> None:
-    result = cli("relu(x)", "x=[-1, 0, 2]", "--manual", "x > 0", "--json")
-    # 'x > 0' is not in the language: a usage error, nothing on stdout.
+    result = cli("relu(x)", "x=[-1, 0, 2]", "--manual", "x >> 0", "--json")
+    # 'x >> 0' is not in the language: a usage error, nothing on stdout.
     assert result.exit_code == 2 and result.stdout == ""
     result = cli("relu(x)", "x=[-1, 0, 2]", "--json")
     assert result.exit_code == 0

@@ -701,3 +701,54 @@ def test_readme_example_is_what_the_command_prints() -> None:
 
 def as_json(e: Explanation, *, max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     return explanation_object(e, max_rows=max_rows)
+
+
+def _sum_to(v: Any, shape: tuple[int, ...]) -> Any:
+    """Sum an array down to `shape` (leading axes, then axes of size 1): numpy, by hand."""
+    v = np.asarray(v)
+    while v.ndim > len(shape):
+        v = v.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and v.shape[axis] != 1:
+            v = v.sum(axis=axis, keepdims=True)
+    return v
+
+
+@pytest.mark.parametrize(
+    ("program", "point", "wrt"),
+    [
+        ("ez = exp(z); p = ez/sum(ez); -sum(y*log(p))", {"z": [1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.0]}, "z"),
+        ("h = w*x; mean(h**2 + h)", {"w": 0.5, "x": [1.0, -2.0, 3.0]}, "w,x"),
+        ("v = [a*b[0], sum(b)]; sum(v * v)", {"a": 2.0, "b": [1.0, 3.0]}, "a,b"),
+        (
+            "h = relu(W @ x + b); sum(h * h)",
+            {"W": [[1.0, 2.0], [3.0, -4.0]], "x": [1.0, 2.0], "b": [0.5, 1.0]},
+            "W,x,b",
+        ),
+        ("p = softmax(z); -log(p[1]) + sum(z, axis=0)[0]", {"z": [[1.0, 2.0], [0.5, -1.0]]}, "z"),
+    ],
+)
+def test_printed_path_factors_multiply_back(program: str, point: dict[str, Any], wrt: str) -> None:
+    """Every path multiplies out as printed: a Σ (or a matrix step) sits at the factor where it
+    happens, so multiplying the factors left to right, summing where a Σ is printed and
+    taking the printed value after a matrix step, gives the path's value."""
+    e = explain(program, point, wrt=wrt)
+    text = table_text(e, width=200)
+    for chain in e.chains:
+        for path in chain.paths:
+            v: Any = np.float64(1.0)
+            for f in path.factors:
+                if f.step == "vjp":
+                    assert (f.after is not None and f"{f.formula} = " in text) or f is path.factors[-1]
+                    v = f.after
+                    continue
+                v = v * np.asarray(f.value)
+                if f.step == "sum":
+                    assert f.after is not None
+                    np.testing.assert_allclose(
+                        _sum_to(v, np.shape(f.after)), f.after, rtol=1e-14, atol=1e-300
+                    )
+                    v = f.after
+            np.testing.assert_allclose(np.broadcast_to(v, np.shape(path.value)), path.value, rtol=1e-14)
+    if "ez" in program:  # the sum happens at sum(ez): shown there, not on the result
+        assert "= Σ 0.03312, × 1 × [2.7183" in " ".join(text.split())

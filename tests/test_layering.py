@@ -18,6 +18,7 @@ RANKS = {
     "limits": 0,
     "arrays": 0,
     "numerics": 0,
+    "matrix": 0,
     "primitives": 0,
     "lang": 1,
     "engine": 2,

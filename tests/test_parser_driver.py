@@ -18,7 +18,7 @@ from lark.exceptions import UnexpectedInput
 
 from gradcli.errors import GradcliError, ParseError
 from gradcli.lang import parser
-from gradcli.primitives import ALIASES
+from gradcli.primitives import resolve
 
 TREE_PARSER = Lark(
     parser.grammar_path().read_text(encoding="utf-8"),
@@ -47,6 +47,15 @@ HAND_PICKED = [
     "x ^ 2",
     "mean([x,\n y,\n z])",
     "sum(linspace(0, 1, 5))",
+    "W @ x * 2 + b",
+    "W.T @ W.T.T",
+    "x[0] + W[1, -2] + W[:, 0] + x[1:3] + x[::2] + x[::-1] + W[1:, :2:1]",
+    "-x[0]**2",
+    "x < y + 1",
+    "where(x >= 0, x, -x) != 0",
+    "sum(W, axis=-1, keepdims=True)",
+    "max(x)",
+    "softmax(z, axis=0,)",
 ]
 
 
@@ -55,8 +64,11 @@ def from_tree(item: Any, outer: tuple[int, int] | None = None) -> str:
     `outer`: the span of parentheses around it (the AST keeps those in the node's span)."""
     data = item.data
     kids = [k for k in item.children if k is not None]
-    if data in ("add", "sub", "mul", "div", "pow"):
+    if data in ("add", "sub", "mul", "div", "pow", "matmul"):
         return f"({data} {from_tree(kids[0])} {from_tree(kids[2])})"
+    matrix = _matrix_tree(data, kids)
+    if matrix is not None:
+        return matrix
     if data == "neg":
         return f"(neg {from_tree(kids[1])})"
     if data == "pos":
@@ -74,11 +86,67 @@ def from_tree(item: Any, outer: tuple[int, int] | None = None) -> str:
     span = outer or (kids[0].start_pos, kids[-1].end_pos)
     if data == "call":
         args = _items(kids[2]) if len(kids) == 4 else []
-        func = ALIASES.get(str(kids[0]), str(kids[0]))
-        return f"(call {func}@{span[0]}-{span[1]} {' '.join(args)})"
+        keywords = [a for a in args if a.startswith("kw:")]
+        positional = [a for a in args if not a.startswith("kw:")]
+        func = resolve(str(kids[0]), len(positional), tuple(k.split("=")[0][3:] for k in keywords))
+        assert func is not None
+        params = "".join(" " + k[3:] for k in keywords)
+        return f"(call {func.name}@{span[0]}-{span[1]} {' '.join(positional)}{params})"
+
     if data == "vector":
         return f"(vector@{span[0]}-{span[1]} {' '.join(_items(kids[1]))})"
     raise AssertionError(data)
+
+
+def _matrix_tree(data: str, kids: list[Any]) -> str | None:
+    """The forms of issue 12 (keywords, comparisons, .T, indexing), or None for the others."""
+    if data == "keyword":
+        return f"kw:{kids[0]}={_static(kids[2])}"
+    if data == "compare":
+        names = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+        return f"({names[str(kids[1])]} {from_tree(kids[0])} {from_tree(kids[2])})"
+    if data == "attribute":
+        return f"(call transpose@{_start(kids[0])}-{kids[2].end_pos} {from_tree(kids[0])})"
+    if data == "index":
+        return f"(call index@{_start(kids[0])}-{kids[-1].end_pos} {from_tree(kids[0])} key={_key(kids[2])})"
+    return None
+
+
+def _start(item: Any) -> int:
+    """The first offset of a subtree (its first token)."""
+    while isinstance(item, Tree):
+        item = next(k for k in item.children if k is not None)
+    return int(item.start_pos)
+
+
+def _static(item: Any) -> str:
+    """A keyword's value as the AST keeps it: True/False, or a whole number."""
+    text = "".join(str(t) for t in item.scan_values(lambda _: True)) if isinstance(item, Tree) else str(item)
+    return str(text == "True") if text in ("True", "False") else str(int(float(text)))
+
+
+def _key(item: Any) -> str:
+    """The subscripts of an index, as the AST keeps them: ints, or (start, stop, step)."""
+    subs = [k for k in item.children if isinstance(k, Tree)] if item.data == "subscripts" else [item]
+    flat: list[Any] = []
+    for sub in subs:
+        if sub.data == "subscripts":
+            flat += [k for k in sub.children if isinstance(k, Tree)]
+        else:
+            flat.append(sub)
+    out = []
+    for sub in flat:
+        if sub.data == "integer":
+            out.append(str(int("".join(str(t) for t in sub.children))))
+        else:
+            parts: list[str] = ["None"]
+            for k in sub.children:
+                if isinstance(k, Tree):
+                    parts[-1] = str(int("".join(str(t) for t in k.children)))
+                else:
+                    parts.append("None")
+            out.append("(" + ", ".join([*parts, "None", "None"][:3]) + ")")
+    return "(" + ", ".join(out) + ("," if len(out) == 1 else "") + ")"
 
 
 def _items(item: Any) -> list[str]:
@@ -105,11 +173,17 @@ def from_ast(node: Any) -> str:
     if kind in ("Num", "Name"):
         text, label = (node.text, "number") if kind == "Num" else (node.id, "name")
         return f"{label}:{text}@{node.span.start}:{node.span.line}:{node.span.column}"
-    if kind == "Call" and node.func in ("add", "sub", "mul", "div", "pow", "neg"):
+    binary = ("add", "sub", "mul", "div", "pow", "neg", "matmul", "lt", "le", "gt", "ge", "eq", "ne")
+    if kind == "Call" and node.func in binary:
         return f"({node.func} {' '.join(from_ast(a) for a in node.args)})"
+    if kind == "Call" and node.func == "index":
+        key = dict(node.params)["key"]
+        return f"(call index@{node.span.start}-{node.span.end} {from_ast(node.args[0])} key={key})"
     if kind == "Call":
+        params = "".join(f" {k}={v}" for k, v in node.params)
         return (
-            f"(call {node.func}@{node.span.start}-{node.span.end} {' '.join(from_ast(a) for a in node.args)})"
+            f"(call {node.func}@{node.span.start}-{node.span.end} "
+            f"{' '.join(from_ast(a) for a in node.args)}{params})"
         )
     return f"(vector@{node.span.start}-{node.span.end} {' '.join(from_ast(a) for a in node.items)})"
 

@@ -14,6 +14,25 @@ from gradcli.primitives import PRIMITIVES, Primitive
 V = [0.3, -0.7, 1.2]
 P = [0.2, 0.55, 0.9]  # probabilities
 POS = [0.4, 1.3, 2.2]
+M = [[0.3, -0.7, 1.2], [2.0, 0.5, -1.1]]  # 2 x 3
+M2 = [[1.5, -0.4, 0.2], [0.3, -0.9, 0.8]]  # 2 x 3
+SQ = [[2.0, -0.5, 0.3], [0.4, 1.5, -0.2], [0.1, 0.7, 1.1]]  # well conditioned
+TIES = [[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]
+
+
+class Lit:
+    """An argument written into the program as a literal (a class index, a size): not an input."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class Kw:
+    """A keyword argument written into the program: axis=0, keepdims=True."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
+
 
 # Points inside each function's domain, away from kinks. A new public primitive without
 # an entry here fails `test_every_public_primitive_has_samples`.
@@ -48,6 +67,13 @@ SAMPLES: dict[str, list[tuple[object, ...]]] = {
     "clamp": [(0.5, 0.0, 1.0), (V, -0.5, 1.0), (2.0, 0.0, 1.0), (0.5, 2.0, 1.0), (V, 2.0, 1.0)],
     "min": [(0.5, 1.0), (V, POS)],
     "max": [(0.5, 1.0), (V, POS)],
+    "erf": [(0.7,), (V,), (-3.0,)],
+    "erfc": [(0.7,), (V,), (5.0,)],
+    "gelu": [(0.7,), (V,), (-6.0,)],
+    "silu": [(0.7,), (V,), (-30.0,)],
+    "atan2": [(0.5, 1.0), (V, POS), (0.3, -2.0), (-1.5, -0.2)],
+    "hypot": [(0.5, 1.0), (V, POS), (-3.0, 0.0)],
+    "logaddexp": [(0.5, 1.0), (V, POS), (1000.0, 999.0)],
     "sum": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)],
     "mean": [(V,), ([[1.0, 2.0], [3.0, 4.0]],)],
     "prod": [(V,), ([0.0, 2.0, 3.0],)],
@@ -60,7 +86,42 @@ SAMPLES: dict[str, list[tuple[object, ...]]] = {
     "detach": [(0.7,)],
     "linspace": [],
     "arange": [],  # constant-only: no gradient to check
+    "where": [(V, V, POS), ([1.0, 0.0, 2.0], 1.5, POS)],
+    # Matrices (structured primitives: a vjp and a jvp per argument).
+    "matmul": [(M, [[1.0, 2.0], [0.5, -1.0], [0.3, 0.2]]), (M, V), (V[:2], M), (V, POS), (SQ, SQ)],
+    "outer": [(V, POS), (V[:2], POS)],
+    "transpose": [(M,), (V,)],
+    "reshape": [(M, Lit("3"), Lit("2")), (M, Lit("6")), (V, Lit("3"), Lit("1"))],
+    "softmax": [(V,), (M,), (M, Kw("axis", "0"))],
+    "log_softmax": [(V,), (M,), (M, Kw("axis", "0"))],
+    "cross_entropy": [(V, Lit("2")), (M, Lit("[2, 0]")), (M, [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]), (V, P)],
+    "nll": [(V, Lit("1")), (M, Lit("[0, 2]"))],
+    "trace": [(SQ,), (M,)],
+    "diag": [(V,), (SQ,), (M,)],
+    "det": [(SQ,), ([[2.0]],)],
+    "logdet": [(SQ,)],
+    "inv": [(SQ,)],
+    "zeros": [],
+    "ones": [],
+    "eye": [],
+    "onehot": [],  # constant-only
 }
+
+# The reductions with keyword arguments (sum_axis, amax, ...): each variant in the same check.
+KEYWORD_SAMPLES: list[tuple[str, tuple[object, ...]]] = [
+    ("sum", (M, Kw("axis", "0"))),
+    ("sum", (M, Kw("axis", "-1"), Kw("keepdims", "True"))),
+    ("mean", (M, Kw("axis", "1"))),
+    ("prod", (M, Kw("axis", "0"))),
+    ("prod", ([[0.0, 2.0, 3.0], [0.0, 0.0, 1.0]], Kw("axis", "1"))),
+    ("logsumexp", (M, Kw("axis", "1"))),
+    ("logsumexp", ([[1000.0, 1001.0], [-3.0, 2.0]], Kw("axis", "0"))),
+    ("norm", (M, Kw("axis", "0"))),
+    ("max", (M,)),
+    ("max", (M, Kw("axis", "1"))),
+    ("min", (M2, Kw("axis", "0"), Kw("keepdims", "True"))),
+    ("min", (V,)),
+]
 
 
 def _public() -> list[Primitive]:
@@ -79,16 +140,29 @@ def _cases() -> list[tuple[str, tuple[object, ...]]]:
     return [(p.name, args) for p in _public() for args in SAMPLES.get(p.name, [])]
 
 
-@pytest.mark.parametrize(("name", "args"), _cases())
+def _program(name: str, args: tuple[object, ...]) -> tuple[str, dict[str, object]]:
+    """`name(a0, a1, ...)` with the inputs a_i, literals and keyword arguments written in."""
+    parts: list[str] = []
+    point: dict[str, object] = {}
+    for i, arg in enumerate(args):
+        if isinstance(arg, Lit):
+            parts.append(arg.text)
+        elif isinstance(arg, Kw):
+            parts.append(f"{arg.name}={arg.text}")
+        else:
+            parts.append(f"a{i}")
+            point[f"a{i}"] = arg
+    return f"{name}({', '.join(parts)})", point
+
+
+@pytest.mark.parametrize(("name", "args"), _cases() + KEYWORD_SAMPLES)
 def test_forward_reverse_and_finite_differences_agree(name: str, args: tuple[object, ...]) -> None:
     prim = PRIMITIVES[name]
-    params = [f"a{i}" for i in range(len(args))]
-    program = f"{name}({', '.join(params)})"
-    point = dict(zip(params, args, strict=True))
+    program, point = _program(name, args)
     rev = grad(program, point, mode="reverse")
     fwd = grad(program, point, mode="forward")
     assert not [w for w in rev.warnings if "sum(output)" not in w], rev.warnings
-    for p in params:
+    for p in point:
         np.testing.assert_allclose(fwd.gradient[p], rev.gradient[p], rtol=1e-12, atol=1e-14)
         if prim.blocks_gradient:
             assert np.all(np.asarray(rev.gradient[p]) == 0.0)
@@ -99,14 +173,44 @@ def test_forward_reverse_and_finite_differences_agree(name: str, args: tuple[obj
         )
 
 
+def test_every_structured_primitive_is_sampled() -> None:
+    """The variants reached through keywords or one argument (sum_axis, amax) have samples too."""
+    from gradcli.primitives import resolve
+
+    reached = set()
+    for name, args in KEYWORD_SAMPLES:
+        count = sum(1 for a in args if not isinstance(a, Kw))
+        prim = resolve(name, count, tuple(a.name for a in args if isinstance(a, Kw)))
+        assert prim is not None
+        reached.add(prim.name)
+    hidden = {
+        p.name
+        for p in PRIMITIVES.values()
+        if p.derivatives is not None and not p.public and p.name != "index"
+    }
+    assert hidden <= reached, hidden - reached
+
+
 @pytest.mark.parametrize("name", [p.name for p in _public() if p.kind == "constant"])
 def test_constant_constructors_give_no_gradient(name: str) -> None:
     from gradcli.errors import ProgramError
 
+    constants = CONSTANT_ARGUMENTS[name]
     with pytest.raises(ProgramError, match="constant arguments"):
-        grad(f"sum({name}(0, x, 1))", x=2.0)
-    r = grad(f"sum({name}(0, 1, 1)) * x", x=2.0)
+        grad(f"sum({name}({', '.join([*constants[:-1], 'x'])}))", x=2.0)
+    r = grad(f"sum({name}({', '.join(constants)})) * x", x=2.0)
+    assert r.value != 0 or name == "zeros"
     assert r.gradient["x"] == r.value / 2.0
+
+
+CONSTANT_ARGUMENTS = {
+    "linspace": ["0", "1", "3"],
+    "arange": ["0", "3", "1"],
+    "zeros": ["2", "3"],
+    "ones": ["2", "3"],
+    "eye": ["3"],
+    "onehot": ["1", "3"],
+}
 
 
 def test_linspace_and_arange_values() -> None:

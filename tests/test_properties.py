@@ -4,6 +4,7 @@ wherever the program is smooth at the point."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 from gradcheck import on_kink
@@ -111,3 +112,96 @@ def test_array_programs_with_a_reduction(program: str, reduce: str, v: list[floa
 @given(expressions(["x", "y"]), expressions(["p", "y"]), points, points)
 def test_multi_statement_programs(first: str, second: str, x: float, y: float) -> None:
     _check(f"p = {first}; q = {second}; p*q + p", {"x": x, "y": y})
+
+
+# -- matrices: programs typed by shape (M: 2 x 3, V: 3, U: 2, S: a scalar) ------------------
+# Each production keeps its shape, so every generated program is well formed; together they
+# cover @, .T, indexing and slicing, axis reductions, comparisons with where, softmax and the
+# losses, outer and trace.
+def _elementwise(a: str) -> list[str]:
+    return [f"sin({a})", f"tanh({a})", f"({a})*({a})", f"sigmoid({a})", f"relu({a})", f"0.5*({a})"]
+
+
+@st.composite
+def typed(draw: st.DrawFn, kind: str, depth: int = 3) -> str:
+    def sub(k: str) -> str:
+        return draw(typed(k, depth - 1))
+
+    if depth <= 0:
+        return {"M": "W", "V": "v", "U": "u", "S": "s"}[kind]
+    if kind == "M":
+        options: list[Callable[[], str]] = [
+            lambda: "W",
+            lambda: draw(st.sampled_from(_elementwise(sub("M")))),
+            lambda: f"({sub('M')}) + ({sub('V')})",
+            lambda: f"({sub('M')}) * ({sub('S')})",
+            lambda: f"where({sub('M')} > 0.1, {sub('M')}, {sub('M')})",
+            lambda: f"softmax({sub('M')}, axis={draw(st.sampled_from(['0', '1', '-1']))})",
+            lambda: f"log_softmax({sub('M')})",
+            lambda: f"({sub('M')}).T.T",
+            lambda: f"outer({sub('U')}, {sub('V')})",
+            lambda: f"({sub('M')})[::-1, :]",
+            lambda: f"reshape(({sub('M')}).T, 2, 3)",
+        ]
+    elif kind == "V":
+        options = [
+            lambda: "v",
+            lambda: draw(st.sampled_from(_elementwise(sub("V")))),
+            lambda: f"({sub('U')}) @ ({sub('M')})",
+            lambda: f"({sub('M')}).T @ ({sub('U')})",
+            lambda: f"({sub('M')})[{draw(st.sampled_from(['0', '1', '-1']))}]",
+            lambda: (
+                f"{draw(st.sampled_from(['sum', 'mean', 'max', 'min', 'logsumexp', 'prod']))}({sub('M')}, axis=0)"
+            ),
+            lambda: f"({sub('V')})[::-1]",
+            lambda: f"softmax({sub('V')})",
+        ]
+    elif kind == "U":
+        options = [
+            lambda: "u",
+            lambda: draw(st.sampled_from(_elementwise(sub("U")))),
+            lambda: f"({sub('M')}) @ ({sub('V')})",
+            lambda: f"({sub('M')})[:, {draw(st.sampled_from(['0', '2', '-2']))}]",
+            lambda: f"{draw(st.sampled_from(['sum', 'mean', 'norm', 'max']))}({sub('M')}, axis=1)",
+            lambda: f"({sub('V')})[0:2]",
+        ]
+    else:
+        options = [
+            lambda: "s",
+            lambda: f"({sub('V')}) @ ({sub('V')})",
+            lambda: f"sum({sub('M')})",
+            lambda: f"cross_entropy({sub('M')}, [0, 2])",
+            lambda: f"cross_entropy({sub('V')}, 1)",
+            lambda: f"({sub('M')})[1, 2]",
+            lambda: f"max({sub('U')})",
+            lambda: f"trace(outer({sub('U')}, {sub('U')}))",
+            lambda: f"det(outer({sub('U')}, {sub('U')}) + eye(2))",
+            lambda: f"logsumexp({sub('M')})",
+        ]
+    build: Callable[[], str] = draw(st.sampled_from(options))
+    return build()
+
+
+matrices = st.lists(points, min_size=6, max_size=6).map(lambda m: np.reshape(m, (2, 3)).tolist())
+
+
+@settings(
+    max_examples=max(20, EXAMPLES // 2),
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+@given(
+    typed("S"),
+    matrices,
+    st.lists(points, min_size=3, max_size=3),
+    st.lists(points, min_size=2, max_size=2),
+    points,
+)
+def test_matrix_programs(
+    program: str, W: list[list[float]], v: list[float], u: list[float], s: float
+) -> None:
+    point: dict[str, object] = {"W": W, "v": v, "u": u, "s": s}
+    from gradcli.api import Compiled
+
+    used = Compiled(program).graph.inputs
+    _check(program, {k: val for k, val in point.items() if k in used})

@@ -591,9 +591,9 @@ def find_excuses(
         if prim.blocks_gradient:
             mask = np.ones(np.shape(vals[i]), dtype=bool)
             kind, detail = DETACH, ""
-        elif prim.kink is not None:
+        elif prim.kink is not None or (prim.derivatives is not None and prim.derivatives.kink is not None):
             with np.errstate(all="ignore"):
-                raw = kinks(prim, [vals[a] for a in op.args], vals[i], counts[i])
+                raw = kinks(prim, [vals[a] for a in op.args], vals[i], counts[i], op.params)
             mask = np.asarray(raw != 0)
             if not mask.any():
                 continue

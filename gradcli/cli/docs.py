@@ -7,6 +7,7 @@ checks that the README is up to date.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from gradcli.primitives import ALIASES, PRIMITIVES, Primitive
@@ -31,6 +32,10 @@ def derivative_text(prim: Primitive) -> str:
         return "0 (blocks the gradient)"
     if prim.kind == "constant":
         return "none (constant arguments)"
+    if prim.derivatives is not None:  # a vjp as written by hand; g is ∂L/∂out
+        rules = [(p, r) for p, r in zip(prim.params, prim.partials, strict=True) if r != "0"]
+        upstream = re.compile(r"(?<![A-Za-z0-9_])g(?![A-Za-z0-9_(])")
+        return "; ".join(f"∂L/∂{p} = {upstream.sub('∂L/∂out', r)}" for p, r in rules)
     return "; ".join(f"∂/∂{p} = {rule_text(prim.name, k)}" for k, p in enumerate(prim.params))
 
 
@@ -47,6 +52,19 @@ def notes(prim: Primitive) -> list[str]:
     out = [prim.doc]
     if prim.kind == "reduce":
         out.append("reduces to a scalar; `n` is the number of elements")
+    if prim.with_keywords:
+        out.append(
+            "with axis=k (negative: from the end) it reduces along that axis only; keepdims=True keeps it as size 1"
+        )
+    if prim.one_argument:
+        one = PRIMITIVES[prim.one_argument]
+        out.append(
+            f"{prim.name}(x) with one argument (axis= and keepdims= as sum): {one.doc}; {one.convention}"
+        )
+    if prim.derivatives is not None:
+        out.append("derivative: a vector-Jacobian product (g = ∂L/∂out)")
+    if prim.keywords and not prim.with_keywords and not prim.one_argument:
+        out.append("keyword: " + ", ".join(f"{k}=" for k in prim.keywords))
     if prim.domain:
         out.append(f"domain: {prim.domain}")
     if prim.convention:

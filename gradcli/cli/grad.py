@@ -45,6 +45,7 @@ class Outcome:
     mode: str | None = None
     gradients: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # mode -> input -> gradient
     extra: dict[str, Any] = field(default_factory=dict)  # more keys of the JSON object
+    route: str = ""  # which evaluator, and why (--debug)
 
 
 def report(out: Outcome, style: Style, *, strict: bool) -> None:
@@ -174,6 +175,8 @@ def grad(
     compiled = Compiled(source)
     names = ",".join(wrt) if wrt else None
     out, disagreement = _gradients(compiled, values, names, mode)
+    if debug:
+        typer.echo(f"debug: evaluated {out.route}", err=True)
     if not compiled.inputs:
         out.warnings.append(_no_inputs(source))
     explanation = _explain(source, values, names, mode) if explain_ else None
@@ -207,6 +210,7 @@ def _gradients(
         out = Outcome(
             compiled.source, result.value, result.inputs, list(result.warnings), mode, {mode: result.gradient}
         )
+        out.route = result.route
         return out, None
     from gradcli.check.both import grad_both
     from gradcli.check.tolerance import describe
@@ -222,6 +226,7 @@ def _gradients(
         {"reverse": r.gradient, "forward": both.forward.gradient},
         {"agree": both.agree},
     )
+    out.route = f"{r.route}; forward mode {both.forward.route}"
     if both.agree:
         return out, None
     detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())

@@ -174,6 +174,7 @@ class _Explained:
                 {
                     "factors": [
                         {"label": f.label, "formula": f.formula, "value": self.num(f.value, "factor")}
+                        | ({} if f.after is None else {"step": f.step, "after": self.num(f.after, "factor")})
                         for f in path.factors
                     ],
                     "value": self.num(path.value, f"chains.{c.input}.path"),

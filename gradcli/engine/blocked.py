@@ -86,6 +86,8 @@ def _classify(op: Op, cls: list[int], shaped: list[bool]) -> int | None:
     has_array = ARRAY in arg_cls
     if has_array and any(shaped[a] for a in op.args if cls[a] != ARRAY):
         return None  # e.g. x * linspace(0, 1, n): that array is not split into blocks
+    if op.prim.kind == "structured":
+        return None  # matrix products, axis reductions: the plain evaluators
     if has_array and op.prim.kind in ("vector", "constant"):
         return None
     after_reduce = REDUCE in arg_cls or TAIL in arg_cls

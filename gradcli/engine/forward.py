@@ -140,6 +140,8 @@ class Pass:
                         tan[i] = self.stack(op.args, tan, shape)
                     elif prim.kind == "reduce":
                         tan[i] = self.reduce(prim, args, ins, vals[i], self.counts[i])
+                    elif prim.derivatives is not None:
+                        tan[i] = self.structured(op.params, prim, args, ins, vals[i], shape)
                     else:
                         tan[i] = self.elementwise(prim, args, ins, vals[i], shape, self.counts[i])
                     live += _held(tan[i])
@@ -189,6 +191,28 @@ class Pass:
         if all(t.diagonal for t in parts):
             return _total(parts, diagonal=True)
         return _total([self.dense_of(t, shape) if t.diagonal else t for t in parts], diagonal=False)
+
+    def structured(
+        self,
+        params: dict[str, object],
+        prim: Primitive,
+        args: list[Array],
+        ins: list[tuple[int, Tangent | None]],
+        out: Array,
+        shape: tuple[int, ...],
+    ) -> Tangent | None:
+        """The tables's jvp of each argument on the dense tangents of all directions at once
+        (one batched call per argument: the directions are leading axes)."""
+        assert prim.derivatives is not None
+        self.check(shape)
+        parts: list[Tangent] = []
+        for k, t in ins:
+            assert t is not None
+            dense = self.dense_of(t, np.shape(args[k]))
+            jvp = prim.derivatives.jvp[min(k, len(prim.derivatives.jvp) - 1)]
+            value = jvp(np.asarray(dense.plain()), args, out, **params)
+            parts.append(Tangent(False, np.broadcast_to(value, self.D + shape), None))
+        return _total(parts, diagonal=False) if parts else None
 
     def reduce(
         self, prim: Primitive, args: list[Array], ins: list[tuple[int, Tangent | None]], out: Array, n: int

@@ -47,6 +47,12 @@ class Op:
     const: float | None = None  # value for constant leaves
     depends_on_input: bool = False
 
+    @property
+    def params(self) -> dict[str, object]:
+        """The static parameters of the call (axis=, keepdims=, an index's key)."""
+        node = self.node
+        return dict(node.params) if isinstance(node, Call) and node.params else {}
+
     def passes(self, through: Through) -> bool:
         """Whether a dependency on an argument passes through this op."""
         if self.prim is None:
@@ -213,6 +219,16 @@ class _Builder:
             if ops[a].depends_on_input:
                 dep = True
                 break
+        if prim.constant_from is not None and any(
+            ops[a].depends_on_input for a in args[prim.constant_from :]
+        ):
+            self.fail(
+                ProgramError(
+                    f"{prim.name}()'s sizes are numbers written in the program, not inputs",
+                    span=node.span,
+                    hint=f"usage: {prim.signature}",
+                )
+            )
         if dep and prim.kind == "constant":
             self.fail(
                 ProgramError(

@@ -67,6 +67,12 @@ def contribution(
     if prim.kind == "vector":
         exp = g.exp if scaling.plain(g.exp) else np.broadcast_to(g.exp, np.shape(g.value))[k]
         return Adjoint(g.value[k], None if g.live is None else fit_live(g.live[k], shape), exp)
+    if prim.derivatives is not None:  # structured: the vjp of the table
+        vjp = prim.derivatives.vjp[min(k, len(prim.derivatives.vjp) - 1)]
+        value = vjp(g.plain(), list(args), out, **op.params)
+        if np.size(value) == 0:
+            return None
+        return Adjoint(np.abs(value) if absolute else value)
     rule = rules(prim.name)[k]
     if rule.zero:
         return None

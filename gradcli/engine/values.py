@@ -11,6 +11,7 @@ import numpy as np
 
 from gradcli.engine.graph import Graph, Op
 from gradcli.errors import BindingError, GradcliError, LimitError, ShapeError, did_you_mean
+from gradcli.lang.ast import Call
 from gradcli.limits import LIMITS, exceeded
 
 Array = Any
@@ -66,16 +67,36 @@ def apply(op: Op, args: Sequence[Array], source: str) -> tuple[Array, int]:
                 source=source,
                 advice="nest [ ] at most that deep (32 levels at most)",
             )
-    elif prim.kind == "constant":
+    elif prim.kind == "constant" or prim.kind == "structured":
         n = 0
     else:
         n = math.prod(element_shape(op, args, source))
     try:
+        if prim.kind == "structured":
+            return _structured(op, args, source), n
         return prim.fn(*args), n
     except GradcliError as err:
         if err.span == err.span.__class__(0, 0, 0, 0) and op.node is not None:  # no span of its own
             err.span = op.node.span
+            if prim.notation is not None and isinstance(op.node, Call) and op.node.name_span.end:
+                err.span = op.node.name_span  # an operator's error points at the operator
         raise err.with_source(source) from None
+
+
+def _structured(op: Op, args: Sequence[Array], source: str) -> Array:
+    """A structured primitive's value (its static parameters from the program), size-checked."""
+    assert op.prim is not None
+    value = op.prim.fn(*args, **op.params)
+    if np.size(value) > LIMITS.max_array_elements:
+        assert op.node is not None
+        raise exceeded(
+            "max_array_elements",
+            f"this operation would make an array of shape {np.shape(value)} "
+            f"({np.size(value):,} elements, limit {LIMITS.max_array_elements:,})",
+            span=op.node.span,
+            source=source,
+        )
+    return value
 
 
 def as_value(raw: Any, name: str) -> Array:

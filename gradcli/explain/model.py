@@ -73,6 +73,9 @@ class Local:
     label: str  # "∂p/∂z"
     formula: str  # "p * (1 - p)"
     value: Array  # at the point (for an item of a vector literal: the unit vector that picks it)
+    # A matrix step (a structured primitive): `formula` is its vjp as written by hand, and
+    # `value` what it made of the upstream gradient; no element-wise factor exists.
+    matrix: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ class Factor:
     formula: str
     value: Array
     via: tuple[str, ...] = ()  # the labels of the folded local derivatives, when folded
+    # The product so far, right after this factor, where a path does more than multiply
+    # element-wise: a sum (a reduction's broadcast undone, Σ) or a matrix step (the vjp of a
+    # structured primitive, `step` "vjp"). None: the product just goes on.
+    after: Array | None = None
+    step: str = "times"  # "times", "sum" (Σ after the product), or "vjp"
 
 
 @dataclass(frozen=True)
@@ -280,7 +288,8 @@ class _Builder:
     def local(self, i: int, k: int, value: Array | None = None) -> Local:
         """The local derivative ∂node_i/∂arg_k: label, simplified formula, value."""
         key = (i, k)
-        if key in self.locals:
+        matrix_step = value is not None and getattr(self.graph.ops[i].prim, "derivatives", None) is not None
+        if key in self.locals and not matrix_step:  # a matrix step's value comes with the sweep
             return self.locals[key]
         op = self.graph.ops[i]
         prim = op.prim
@@ -301,6 +310,20 @@ class _Builder:
             unit = ["0"] * items
             unit[k] = "1"
             formula = f"[{', '.join(unit)}]" if items <= 8 else f"1 at item {k + 1} of {items}, else 0"
+        elif prim.derivatives is not None:  # a matrix step: the vjp, as written by hand
+            seeded = i == self.graph.output and np.ndim(self.vals[i]) == 0  # g is ∂L/∂L = 1
+            upstream = derivative_label(objective(self.output_label, self.vals[self.graph.output]), top)
+            rows = np.shape(self.vals[op.args[0]])[0] if np.ndim(self.vals[op.args[0]]) == 2 else 1
+            formula = structured_text(
+                prim.partials[min(k, len(prim.partials) - 1)],
+                prim.params,
+                op.args,
+                self,
+                None if seeded else upstream,
+                rows,
+            )
+            if value is None:
+                value = np.float64(np.nan)  # set from the sweep's own product (see _backward)
         else:
             args = [self.vals[b] for b in op.args]
             if value is None:
@@ -315,7 +338,7 @@ class _Builder:
                 if self._hidden(b):
                     literals[p] = float(self.vals[b])
             formula = rule_text(prim.name, k, env, literals=literals, values=point)
-        local = Local(i, k, a, label, formula, value)
+        local = Local(i, k, a, label, formula, value, prim.derivatives is not None)
         self.locals[key] = local
         return local
 
@@ -384,6 +407,11 @@ class _Builder:
             if not order or order[-1] != i:
                 order.append(i)
             op = self.graph.ops[i]
+            if op.prim is not None and op.prim.derivatives is not None:
+                # a matrix step: what flows is the vjp of the upstream, not a product
+                loc = self.local(i, k, value=contrib)
+                flows[(i, k)] = Flow(loc, g, contrib, False)
+                return
             loc = self.local(i, k)
             # an item of a vector literal is picked: × the unit vector, summed over the items
             vector = op.prim is not None and op.prim.kind == "vector"
@@ -524,22 +552,36 @@ class _Builder:
         vals = self.vals
         out_value = vals[self.graph.output]
         v: Array = np.float64(1.0) if np.ndim(out_value) == 0 else np.ones(np.shape(out_value))
+        steps: dict[tuple[int, int], tuple[str, Array]] = {}  # where the product is more than ×
         with np.errstate(all="ignore"):
             for i, k in edges:
                 flow = flows[(i, k)]
                 op = self.graph.ops[i]
-                if op.prim is not None and op.prim.kind == "vector":
-                    v = v[k]
+                prim = op.prim
+                shape = np.shape(vals[op.args[k]])
+                if prim is not None and prim.kind == "vector":
+                    v = v[k]  # × the unit vector of item k, summed over the items
+                    steps[(i, k)] = ("sum", v)
+                elif prim is not None and prim.derivatives is not None:
+                    vjp = prim.derivatives.vjp[min(k, len(prim.derivatives.vjp) - 1)]
+                    v = np.asarray(vjp(v, [vals[a] for a in op.args], vals[i], **op.params))[()]
+                    steps[(i, k)] = ("vjp", v)
                 else:
-                    v = fit(v * flow.local.value, np.shape(vals[op.args[k]]))
-        factors = self._factors(edges, flows)
+                    product = v * flow.local.value
+                    v = fit(product, shape)
+                    if np.broadcast_shapes(np.shape(product), shape) != shape:  # the sum happens here
+                        steps[(i, k)] = ("sum", v)
+        factors = self._factors(edges, flows, steps)
         if np.ndim(out_value):  # the gradient is that of sum(output): its factor is 1 per element
             label = derivative_label(objective(self.output_label, out_value), self.output_label)
             factors = (Factor(label, "1", np.ones(np.shape(out_value))), *factors)
         return Path(edges, factors, v, any(flows[e].summed for e in edges))
 
     def _factors(
-        self, edges: tuple[tuple[int, int], ...], flows: Mapping[tuple[int, int], Flow]
+        self,
+        edges: tuple[tuple[int, int], ...],
+        flows: Mapping[tuple[int, int], Flow],
+        steps: Mapping[tuple[int, int], tuple[str, Array]],
     ) -> tuple[Factor, ...]:
         """The path's local derivatives. A factor of exactly 1 into an unnamed node is folded
         into the next one when that is exact: `z = w*x + b` reads ∂z/∂w = x, not
@@ -554,11 +596,12 @@ class _Builder:
                 top = i if top is None else top
                 via.append(loc.label)
                 continue
+            step, after = steps.get((i, k), ("times", None))
             if top is None:
-                factors.append(Factor(loc.label, loc.formula, loc.value))
+                factors.append(Factor(loc.label, loc.formula, loc.value, (), after, step))
             else:
                 label = derivative_label(self.label(top), self.label(loc.arg))
-                factors.append(Factor(label, loc.formula, loc.value, (*via, loc.label)))
+                factors.append(Factor(label, loc.formula, loc.value, (*via, loc.label), after, step))
             top, via = None, []
         return tuple(factors)
 
@@ -573,6 +616,26 @@ class _Builder:
         if m in graph.names or graph.ops[m].prim is None or self.uses.get(m, 0) != 1:
             return False
         return all(graph.ops[a].prim is None and a != x for s, a in enumerate(op.args) if s != k)
+
+
+def structured_text(
+    text: str, params: Sequence[str], args: Sequence[int], b: _Builder, upstream: str | None, batch: int
+) -> str:
+    """A structured primitive's vjp as written in the table (`g · bᵀ`), with each parameter
+    replaced by its argument's label (parenthesized when compound), g by the upstream gradient
+    ∂L/∂node (`(∂L/∂h) · xᵀ`; dropped where it is ∂L/∂L = 1) and `batch` by the rows averaged."""
+    import re
+
+    if upstream is None:
+        text = re.sub(r"^(-?)g ?[*·] ?", r"\1", text)
+    if batch == 1:
+        text = text.replace("/batch", "")
+    labels = {"g": f"({upstream})", "batch": str(batch)}
+    for p, a in zip(params, args, strict=False):
+        label = b.label(a)
+        labels[p] = f"({label})" if needs_parens(label, "+-*/@ =<>,") else label
+    name = r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_(])"  # ASCII: xᵀ is x, then ᵀ
+    return re.sub(name, lambda m: labels.get(m.group(0), m.group(0)), text)
 
 
 def _tangent_view(t: forward.Tangent, S: tuple[int, ...], shape: tuple[int, ...]) -> tuple[Array, bool]:

@@ -226,9 +226,16 @@ def _tangent_section(e: Explanation, table: TangentTable, p: int) -> Section:
         if not row.terms:
             section.groups.append([[str(node.step), node.label, Plain(f"seed: ∂{s}/∂{s} = 1"), "", tangent]])
             continue
-        locals_ = "\n".join(f"{t.local.label} = {t.local.formula}" for t in row.terms)
+        locals_ = "\n".join(
+            f"{t.local.label}: {node.operation} applied to ∂{e.label(t.local.arg)}/∂{s} (matrix step)"
+            if t.local.matrix
+            else f"{t.local.label} = {t.local.formula}"
+            for t in row.terms
+        )
         nums = "\n+ ".join(
-            f"{_factor_number(t.local.value, p)} × {'diag ' if t.diagonal_in else ''}"
+            (f"{node.operation}(… {'diag ' if t.diagonal_in else ''}{_factor_number(t.tangent_in, p)} …)")
+            if t.local.matrix
+            else f"{_factor_number(t.local.value, p)} × {'diag ' if t.diagonal_in else ''}"
             f"{_factor_number(t.tangent_in, p)}"
             for t in row.terms
         )
@@ -245,7 +252,11 @@ def _tangent_section(e: Explanation, table: TangentTable, p: int) -> Section:
 
 
 def _path_lines(path: ChainPath, p: int) -> list[str]:
-    """The product along a path: labels, formulas, numbers, value (each line starting with '=')."""
+    """The product along a path: labels, formulas, numbers, value (each line starting with '=').
+
+    The numbers multiply out as printed: where the path sums (a reduction's broadcast undone)
+    the sum so far is shown right there (`= Σ v,`), and a matrix step shows what it makes of
+    the product so far (`⟶ g · xᵀ = v`), instead of one Σ on the result."""
     factors = list(path.factors)
     if not factors:
         return [f"= {value_text(path.value, p)}"]
@@ -255,24 +266,38 @@ def _path_lines(path: ChainPath, p: int) -> list[str]:
         tail = MAX_FACTORS - 1 - head
         factors = [*factors[:head], *factors[keep - tail :]]
 
-    def join(parts: list[str], sep: str) -> str:
+    def join(parts: list[str], seps: list[str]) -> str:
         if keep > MAX_FACTORS:
-            parts = [
-                *parts[: MAX_FACTORS // 2],
-                f"… ({keep - len(factors)} more)",
-                *parts[MAX_FACTORS // 2 :],
-            ]
-        return sep.join(parts)
+            half = MAX_FACTORS // 2
+            parts = [*parts[:half], f"… ({keep - len(factors)} more)", *parts[half:]]
+            seps = [*seps[:half], seps[half], *seps[half:]]
+        text = parts[0]
+        for sep, part in zip(seps[1:], parts[1:], strict=True):
+            text += sep + part
+        return text
 
     many = len(factors) > 1
-    labels = join([f.label for f in factors], " · ")
-    formulas = join([f"({f.formula})" if many and _loose(f.formula) else f.formula for f in factors], " · ")
-    numbers = join([_factor_number(f.value, p) if many else value_text(f.value, p) for f in factors], " × ")
+    times = [" ⟶ " if f.step == "vjp" else " · " for f in factors]
+    labels = join([f.label for f in factors], times)
+    formulas = join([f"({f.formula})" if many and _loose(f.formula) else f.formula for f in factors], times)
+    numbers: list[str] = []
+    seps: list[str] = []
+    last = len(factors) - 1
+    for n, f in enumerate(factors):
+        if f.step == "vjp":
+            seps.append(" ⟶ ")
+            numbers.append(f"{f.formula} = {value_text(f.after, p)}" if n < last else f.formula)
+            continue
+        seps.append(" × " if n == 0 or factors[n - 1].step == "times" else ", × ")
+        number = _factor_number(f.value, p) if many else value_text(f.value, p)
+        if f.step == "sum" and n < last:
+            number += f" = Σ {value_text(f.after, p)}"
+        numbers.append(number)
     value = value_text(path.value, p)
-    if path.summed:
+    if factors[-1].step == "sum":
         value = "Σ " + value
     lines: list[str] = []
-    for text in (labels, formulas, numbers, value):
+    for text in (labels, formulas, join(numbers, seps), value):
         if f"= {text}" not in lines:
             lines.append(f"= {text}")
     return lines

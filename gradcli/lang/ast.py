@@ -11,6 +11,7 @@ Partial-derivative rules in the primitive table are parsed into the same nodes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gradcli.spans import NO_SPAN, Span
 
@@ -38,6 +39,9 @@ class Call:
     args: tuple[Node, ...]
     span: Span = field(default=NO_SPAN)
     name_span: Span = field(default=NO_SPAN)
+    # Static parameters from the program text: keyword arguments (axis=0, keepdims=True) and
+    # the key of an index x[1, :] (("key", (1, (None, None, None)))).
+    params: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(slots=True, eq=False)

@@ -95,7 +95,8 @@ def rule_text(
     itself: g = 1. With `literals` (names that are numbers) or `values` (every name's value at
     a point), the rule is first simplified at that point (see gradcli.lang.simplify).
     """
-    node = parse_rule(PRIMITIVES[name].partials[k])
+    prim = PRIMITIVES[name]
+    node = parse_rule(prim.display[k] if prim.display else prim.partials[k])
     literals = dict(literals or {})
     if _mentions_upstream(node):
         literals["g"] = 1.0

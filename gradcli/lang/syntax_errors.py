@@ -26,9 +26,37 @@ EXAMPLES: dict[str, list[str]] = {
         "1 -",
         "sin(1, *)",
     ],
-    "an opening bracket is never closed": ["(1", "sin(1", "((1)", "[1, 2", "f(1, 2"],
+    "an opening bracket is never closed": [
+        "(1",
+        "sin(1",
+        "((1)",
+        "[1, 2",
+        "f(1, 2",
+        "sin(x",
+        "f(x, y",
+        "[x",
+        "(x",
+    ],
     "a closing bracket has no opening one": ["1)", ")", "1]", "(1))"],
     "two values with no operator between them": ["1 2", "x y", "2 x", "(1)(2)", "2(x)", "x(1)(2)"],
+    "an index is a whole number written in the program: x[0], x[-1], W[:, 1], x[1:3]": [
+        "x[y]",
+        "x[1 + 1]",
+        "x[(1)]",
+        "x[0, y]",
+        "x[1:y]",
+    ],
+    "a '.' starts a number (1.5, .5) or the transpose W.T; there is no other attribute": [
+        ".",
+        ".e1",
+        "x + .",
+    ],
+    "comparisons do not chain: write (a < b)*(b < c)": ["1 < 2 < 3", "x == y == z", "a <= b > c"],
+    "attribute access is not supported (the one attribute is .T, the transpose)": [
+        "a.b(1)",
+        "x.T(1)",
+        "a.b.c(2)",
+    ],
 }
 
 CHAR_HINTS = {
@@ -40,15 +68,14 @@ CHAR_HINTS = {
     "—": "that is a dash; use the ASCII '-'",
     "'": "strings are not part of the language",
     '"': "strings are not part of the language",
-    ".": "attribute access is not supported; numbers are written 1.5 or .5",
+    ".": "attribute access is not supported (the one attribute is .T); numbers are written 1.5 or .5",
     "{": "use [ ] for vectors",
     "}": "use [ ] for vectors",
-    ":": "only expressions and assignments (name = expression) are supported",
-    "!": "there is no '!' operator",
+    ":": "only expressions and assignments (name = expression) are supported; ':' is for slices x[1:3]",
+    "!": "there is no '!' operator; != compares",
     "&": "there are no bitwise or logical operators",
     "|": "there are no bitwise or logical operators",
     "%": "there is no '%' operator",
-    "@": "there is no '@' operator; dot(a, b) is the inner product",
     "\0": "NUL bytes are not allowed in programs, not even in a comment",
     "\\": "there is no line continuation: newlines inside brackets are fine",
 }
@@ -93,7 +120,7 @@ def convert(err: UnexpectedInput, source: str, parse: Any) -> ParseError:
     elif tok is not None and tok.type == "NUMBER" and pos > 0 and source[pos - 1] in ".0123456789":
         hint = "a number has at most one decimal point"
     elif tok is not None and str(tok) == "=":
-        hint = "assignments are `name = expression`, one per statement; there is no '=='"
+        hint = "assignments are `name = expression`, one per statement; == compares"
     width = max(1, len(str(tok))) if tok is not None and tok.type not in ("$END", "_NL") else 1
     if hint is None:
         expected = sorted(getattr(err, "expected", None) or getattr(err, "accepts", None) or [])
@@ -118,6 +145,10 @@ TERMINAL_NAMES = {
     "COMMA": "','",
     "SEMICOLON": "';'",
     "EQUAL": "'='",
+    "AT": "'@'",
+    "DOT": "'.'",
+    "COLON": "':'",
+    "COMPARE": "a comparison (< <= > >= == !=)",
 }
 
 
