@@ -138,7 +138,13 @@ def backward(
                     if trace is not None:  # an edge where nothing flows shows its 0
                         trace(i, k, g.plain(), np.zeros(shape)[()] if contrib is None else contrib.plain())
                     accumulate(adj, a, contrib)
-    return {name: gradient_of(adj, vals, graph.inputs[name], saturate=absolute) for name in wrt}
+    out: dict[str, Array] = {}
+    for name in wrt:
+        value = gradient_of(adj, vals, graph.inputs[name], saturate=absolute)
+        if any(value is other for other in out.values()):  # one array passed on to two inputs
+            value = np.array(value)
+        out[name] = value
+    return out
 
 
 def gradient_of(
@@ -154,6 +160,8 @@ def gradient_of(
     value = g.plain()
     if saturate:
         value = np.where(np.isinf(value) & np.isfinite(g.value), np.finfo(np.float64).max, value)
+    if isinstance(value, np.ndarray) and value.shape == shape and value.flags.owndata:
+        return value  # a fresh array of the sweep's: no copy
     return np.array(np.broadcast_to(value, shape))[()]
 
 
