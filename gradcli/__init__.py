@@ -11,7 +11,9 @@ gradients -> presentation, and no module imports from a later stage (tests/test_
     errors.py limits.py spans.py arrays.py   what every stage reads
     lang/      text -> AST: the grammar, the parser, the printer of formulas
     engine/    AST -> graph -> values; reverse and forward mode; big arrays in blocks
+    symbolic/  the derivative as a formula: the reverse sweep written out as source
     api.py     the Python API (compile, evaluate, grad), over lang and engine
+    higher.py  diff, hessian, jacobian: derivatives beyond the gradient, over api and symbolic
     bindings.py  NAME=VALUE words and files -> values
     output/    numbers as text, consoles and tables, JSON encoding
     check/     every route to a gradient and a verdict (and spec files, reports)
@@ -32,8 +34,20 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from gradcli.api import Compiled, GradResult, compile, evaluate, grad
     from gradcli.errors import GradcliError
+    from gradcli.higher import diff, hessian, jacobian
 
-__all__ = ["Compiled", "GradResult", "GradcliError", "__version__", "compile", "evaluate", "grad"]
+__all__ = [
+    "Compiled",
+    "GradResult",
+    "GradcliError",
+    "__version__",
+    "compile",
+    "diff",
+    "evaluate",
+    "grad",
+    "hessian",
+    "jacobian",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +56,10 @@ def __getattr__(name: str) -> Any:
         from gradcli import api
 
         return getattr(api, name)
+    if name in ("diff", "hessian", "jacobian"):
+        from gradcli import higher
+
+        return getattr(higher, name)
     if name == "GradcliError":
         from gradcli.errors import GradcliError
 

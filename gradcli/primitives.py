@@ -583,6 +583,7 @@ _add(
         spellings=("a ** b", "a ^ b", "pow(a, b)"),
         scalar=math.pow,
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
+        display=("b*a**(b - 1)", "out*log(a)"),
         domain="a > 0, or a whole-number b",
     ),
 )
@@ -806,6 +807,7 @@ _add(
         ("prod_others(x, g)",),
         "product of all elements",
         kind=R,  # no combine: prod_others reads all elements
+        display=("out/x",),
         convention="exact at zeros (product of the other elements, no division), as PyTorch",
     ),
     Primitive(
@@ -817,6 +819,7 @@ _add(
         ("softmax_all(x)",),
         "log(sum(exp(x))), numerically stable",
         kind=R,  # no combine: the weights read all the elements
+        display=("exp(x - out)",),
     ),
     Primitive(
         "dot",
@@ -1165,6 +1168,18 @@ _add(
         kind=S,
         derivatives=matrix.INV,
         domain="det(A) != 0",
+    ),
+)
+
+# The number of elements (of n in the rules, as `gradcli diff` writes it): no gradient.
+_add(
+    Primitive(
+        "size",
+        ("x",),
+        lambda x: np.float64(np.size(x)),
+        ("0",),
+        "the number of elements of x (a number; no gradient flows through it)",
+        kind=R,
     ),
 )
 

@@ -249,6 +249,7 @@ REDUCTIONS: dict[str, Callable[..., Any]] = {
     "bce": _safe(_bce),
     "bce_with_logits": _safe(_bce_with_logits),
     "mse": _safe(_mse),
+    "size": lambda xs: mp.mpf(len(xs)),
 }
 
 

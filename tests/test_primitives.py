@@ -86,7 +86,8 @@ SAMPLES: dict[str, list[tuple[object, ...]]] = {
     "detach": [(0.7,)],
     "linspace": [],
     "arange": [],  # constant-only: no gradient to check
-    "where": [(V, V, POS), ([1.0, 0.0, 2.0], 1.5, POS)],
+    "size": [(V,), (2.0,)],
+    "where": [(1.0, 0.5, 2.0), (V, V, POS), ([1.0, 0.0, 2.0], 1.5, POS)],
     # Matrices (structured primitives: a vjp and a jvp per argument).
     "matmul": [(M, [[1.0, 2.0], [0.5, -1.0], [0.3, 0.2]]), (M, V), (V[:2], M), (V, POS), (SQ, SQ)],
     "outer": [(V, POS), (V[:2], POS)],

@@ -78,6 +78,7 @@ def check(
     precision: Precision = 10,
     no_color: NoColor = False,
     debug: Debug = False,
+    order: CheckOrder = 1,
 ) -> None:
     """Compare the gradient by reverse mode, forward mode, finite differences and
     hand-derived formulas, and exit 1 if they disagree.
@@ -97,6 +98,7 @@ def check(
           --manual 'w:(p - y)/(p*(1-p)) * p*(1-p) * x' --manual 'b:(p - y)/(p*(1-p)) * p*(1-p)'
       gradcli check 'relu(x)' x=0
       gradcli check --spec examples/checks.toml --junit report.xml --format github
+      gradcli check 'x**3*y' x=2 y=1 --order 2 --manual 'x: 6*x*y' --manual 'x,y: 3*x**2'
     """
     from gradcli.check.finite_diff import Sample
     from gradcli.check.report import Located
@@ -104,6 +106,9 @@ def check(
 
     style = Style(json_out or fmt == "json", precision, no_color)
     _finite_tolerances(rtol, atol)
+    if order == 2:
+        _second_order(program, bindings or [], manual or [], wrt or [], rtol, atol, style)
+        return
     asked = Asked(program, bindings or [], manual or [], wrt or [], rtol, atol)
     prepared, places = _from_spec(spec, asked) if spec is not None else _from_command_line(asked)
     for prep in prepared:
@@ -117,6 +122,90 @@ def check(
     github = fmt == "github" and not json_out
     report(located, style, single=spec is None, github=github, junit=junit)
     if not all(loc.result.passed for loc in located):
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+CheckOrder = Annotated[
+    int,
+    typer.Option(
+        "--order",
+        min=1,
+        max=2,
+        metavar="N",
+        help="2: check the second derivatives (the exact Hessian against finite differences of the "
+        "gradient, and --manual 'x: FORMULA' for ∂²L/∂x², 'x,y: FORMULA' for ∂²L/∂x∂y).",
+    ),
+]
+
+
+def _second_order(
+    program: str | None,
+    bindings: list[str],
+    manual: list[str],
+    wrt: list[str],
+    rtol: float | None,
+    atol: float | None,
+    style: Style,
+) -> None:
+    from gradcli.check.second import check_second
+    from gradcli.check.verdict import CheckUsageError
+    from gradcli.cli.grad import load
+
+    if program is None:
+        raise CheckUsageError("--order 2 checks one PROGRAM with its values (no --spec)")
+    source, values = load(program, bindings)
+    result = check_second(
+        source,
+        values,
+        manual,
+        ",".join(wrt) if wrt else None,
+        rtol if rtol is not None else 1e-9,
+        atol if atol is not None else 1e-12,
+    )
+    if style.json:
+        from gradcli.cli.json_output import write
+
+        write(
+            {
+                "program": source,
+                "order": 2,
+                "passed": result.passed,
+                "symmetric": result.symmetric,
+                "entries": [
+                    {
+                        "row": e.row,
+                        "column": e.column,
+                        "exact": e.exact,
+                        "finite_difference": e.fd,
+                        "error_estimate": e.fd_error,
+                        "manual": e.manual,
+                        "verdict": "ok" if e.ok else "FAIL: " + ", ".join(e.problems),
+                    }
+                    for e in result.entries
+                ],
+            }
+        )
+    else:
+        from gradcli.output.console import emit, make_console, make_table
+        from gradcli.output.numbers import number_text
+
+        p = style.precision
+        console = make_console(no_color=style.no_color)
+        headers = ["∂²L/∂a∂b", "exact", "finite difference", "manual", "verdict"]
+        table = make_table(console, headers, right=[False, True, True, True, False])
+        for e in result.entries:
+            table.add_row(
+                f"{e.row}, {e.column}",
+                number_text(e.exact, p),
+                f"{number_text(e.fd, p)} ± {e.fd_error:.1e}",
+                "" if e.manual is None else number_text(e.manual, p),
+                "ok" if e.ok else "FAIL: " + ", ".join(e.problems),
+            )
+        emit(console, table)
+        sym = "symmetric to rounding" if result.symmetric else f"NOT symmetric ({result.asymmetry:.2g})"
+        typer.echo(f"\nthe exact Hessian is {sym}")
+        typer.echo("result: " + ("pass (all routes agree)" if result.passed else "FAIL"))
+    if not result.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 

@@ -46,6 +46,7 @@ class Outcome:
     gradients: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # mode -> input -> gradient
     extra: dict[str, Any] = field(default_factory=dict)  # more keys of the JSON object
     route: str = ""  # which evaluator, and why (--debug)
+    second: dict[str, Any] = field(default_factory=dict)  # --order 2: d²L/dx² per input
 
 
 def report(out: Outcome, style: Style, *, strict: bool) -> None:
@@ -72,9 +73,11 @@ def report(out: Outcome, style: Style, *, strict: bool) -> None:
 
         for w in out.warnings:
             warn(w, no_color=style.no_color)
-        columns = out.gradients
+        columns = dict(out.gradients)
         if len(columns) == 1:
             columns = {"gradient": next(iter(columns.values()))}
+        if out.second:
+            columns["second derivative"] = out.second
         result(
             make_console(no_color=style.no_color),
             out.value,
@@ -125,6 +128,16 @@ def eval_(
     report(Outcome(source, value, inputs, warnings), Style(json_out, precision, no_color), strict=strict)
 
 
+GradOrder = Annotated[
+    int,
+    typer.Option(
+        "--order",
+        min=1,
+        max=2,
+        metavar="N",
+        help="2: also the second derivative d²L/dx² of each input, exact (single-number programs).",
+    ),
+]
 ExplainFlag = Annotated[
     bool,
     typer.Option(
@@ -155,6 +168,7 @@ def grad(
     no_color: NoColor = False,
     debug: Debug = False,
     explain_: ExplainFlag = False,
+    order: GradOrder = 1,
 ) -> None:
     """Value and gradient of a program.
 
@@ -177,6 +191,9 @@ def grad(
     out, disagreement = _gradients(compiled, values, names, mode)
     if debug:
         typer.echo(f"debug: evaluated {out.route}", err=True)
+    if order == 2:
+        out.second = _second(source, values, names)
+        out.extra["second_derivative"] = out.second
     if not compiled.inputs:
         out.warnings.append(_no_inputs(source))
     explanation = _explain(source, values, names, mode) if explain_ else None
@@ -231,6 +248,24 @@ def _gradients(
         return out, None
     detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())
     return out, f"forward and reverse mode disagree beyond rounding ({describe()}) on {detail}"
+
+
+def _second(source: str, values: Mapping[str, Any], names: str | None) -> dict[str, Any]:
+    """∂²L/∂x² of each input (element by element for arrays): the Hessian's diagonal, exact."""
+    import numpy as np
+
+    from gradcli.higher import hessian
+
+    m = hessian(source, values, wrt=names)
+    diagonal = np.diagonal(m.matrix)
+    out: dict[str, Any] = {}
+    start = 0
+    for name in dict.fromkeys(r[0] for r in m.rows):
+        shape = np.shape(values[name])
+        size = int(np.prod(shape))
+        out[name] = diagonal[start : start + size].reshape(shape)[()]
+        start += size
+    return out
 
 
 def _no_inputs(source: str) -> str:

@@ -419,3 +419,31 @@ def gradients(
         if name not in grads:
             grads[name] = _array_input(graph, vals, counts, name)
     return {name: grads[name][()] for name in wrt}
+
+
+def jacobian(graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str) -> Array:
+    """∂output/∂name as a matrix: one row per output element, one column per element of the
+    input (both flattened, row-major), by forward mode over chunks of directions."""
+    seed_op = graph.inputs[name]
+    S = np.shape(vals[seed_op])
+    out_shape = np.shape(vals[graph.output])
+    size, out_size = math.prod(S), math.prod(out_shape)
+    if _work(vals, size) > LIMITS.max_forward_work:
+        raise _too_much(f"'{name}' ({size:,} elements)", _work(vals, size))
+    jac = np.zeros((out_size, size))
+    m = _chunk_size(vals)
+    for lo in range(0, size, m):
+        hi = min(size, lo + m)
+        onehot = np.zeros((hi - lo, size))
+        onehot[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
+        seeds = {seed_op: seed(onehot.reshape((hi - lo, *S)))}
+        t = Pass(graph, vals, counts, seeds, S, (hi - lo,)).run()
+        if t is None:
+            continue
+        dense = np.broadcast_to(t.plain(), (hi - lo, *out_shape)) if not t.diagonal else None
+        if dense is None:  # a diagonal tangent: the output is the input, element by element
+            dense = np.broadcast_to(
+                np.eye(size)[lo:hi].reshape((hi - lo, *S)) * t.plain(), (hi - lo, *out_shape)
+            )
+        jac[:, lo:hi] = np.reshape(dense, (hi - lo, out_size)).T
+    return jac

@@ -112,6 +112,7 @@ def backward(
     trace: Trace | None = None,
     absolute: bool = False,
     factor: float = 1.0,
+    start: Array | None = None,
 ) -> dict[str, Array]:
     """Gradient of the output (of sum(output) when it is an array) with respect to `wrt`.
 
@@ -122,7 +123,8 @@ def backward(
     need = graph.requires_grad(wrt)
     ops = graph.ops
     adj: list[Adjoint | None] = [None] * len(ops)
-    adj[graph.output] = seed(vals[graph.output], factor)
+    # `start`: ∂L/∂output given (a one-hot row of a Jacobian), instead of ones
+    adj[graph.output] = seed(vals[graph.output], factor) if start is None else Adjoint(start)
     with np.errstate(all="ignore"):
         for i in range(len(ops) - 1, -1, -1):
             g = adj[i]
@@ -175,3 +177,18 @@ def magnitudes(
     at 1e-8), the gradient is small and its rounding is not. A small `factor` keeps terms
     beyond float64's range (1e310 - 1e310 + 1) in it."""
     return backward(graph, vals, counts, wrt, absolute=True, factor=factor)
+
+
+def jacobian(graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str) -> Array:
+    """∂output/∂name as a matrix (rows: output elements, columns: input elements, row-major),
+    by one backward sweep per output element."""
+    out_shape = np.shape(vals[graph.output])
+    out_size = int(np.prod(out_shape))
+    size = int(np.size(vals[graph.inputs[name]]))
+    jac = np.zeros((out_size, size))
+    for j in range(out_size):
+        start = np.zeros(out_size)
+        start[j] = 1.0
+        g = backward(graph, vals, counts, [name], start=start.reshape(out_shape)[()])[name]
+        jac[j] = np.ravel(g)
+    return jac

@@ -17,9 +17,12 @@ _ATOM = 5  # precedence of an atom: a name, a number, a call, brackets
 _PREFIX = 3  # unary minus
 
 
-def to_text(node: Node, env: Mapping[str, str] | None = None) -> str:
-    """Render `node`; names found in `env` are replaced by (already rendered) text."""
-    return _render(node, env or {})[0]
+def to_text(node: Node, env: Mapping[str, str] | None = None, *, program: bool = False) -> str:
+    """Render `node`; names found in `env` are replaced by (already rendered) text. With
+    `program`, the text is a program that parses back to the same meaning: comparisons as
+    operators (`(x > 0)`, not the rules' indicator `[x > 0]`), the functions under their
+    public names (`max(x)`, `sum(x, axis=0)`), indices and keyword arguments written out."""
+    return _render(node, env or {}, program)[0]
 
 
 def needs_parens(text: str, operators: str = "+-*/ ") -> bool:
@@ -36,8 +39,25 @@ def needs_parens(text: str, operators: str = "+-*/ ") -> bool:
     return False
 
 
-def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
-    """Text and precedence level of `node` (iterative depth is tiny: rules are short)."""
+_PUBLIC = {"amax": "max", "amin": "min", "sum_axis": "sum", "mean_axis": "mean", "prod_axis": "prod"}
+_PUBLIC |= {"logsumexp_axis": "logsumexp", "norm_axis": "norm"}
+_COMPARE = 0  # comparisons bind looser than + and -
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    parts = []
+    for k in key:
+        if isinstance(k, tuple):
+            start, stop, step = ("" if v is None else str(v) for v in k)
+            parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+        else:
+            parts.append(str(k))
+    return ", ".join(parts)
+
+
+def _render(node: Node, env: Mapping[str, str], program: bool = False) -> tuple[str, int]:
+    """Text and precedence level of `node` (recursive: rules and formulas are short; a long
+    derivative is written as statements, see gradcli/symbolic)."""
     if isinstance(node, Num):
         return node.text, _ATOM
     if isinstance(node, Name):
@@ -46,11 +66,15 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
             return text, (1 if needs_parens(text) else _ATOM)
         return node.id, _ATOM
     if isinstance(node, Vector):
-        return "[" + ", ".join(_render(i, env)[0] for i in node.items) + "]", _ATOM
+        return "[" + ", ".join(_render(i, env, program)[0] for i in node.items) + "]", _ATOM
     assert isinstance(node, Call)
+    if node.func == "index":
+        base, level = _render(node.args[0], env, program)
+        base = base if level >= _ATOM else f"({base})"
+        return f"{base}[{_key_text(dict(node.params)['key'])}]", _ATOM
     notation = PRIMITIVES[node.func].notation
     if notation is not None:
-        return _operator(node, notation, env)
+        return _operator(node, notation, env, program)
     params = PRIMITIVES[node.func].params
     shown = [
         a
@@ -58,14 +82,22 @@ def _render(node: Node, env: Mapping[str, str]) -> tuple[str, int]:
         # an upstream parameter at 1 (a linear-form rule shown as its partial) is left out
         if not (k < len(params) and params[k] == "g" and isinstance(a, Num) and a.value == 1)
     ]
-    args = ", ".join(_render(a, env)[0] for a in shown)
-    return f"{node.func}({args})", _ATOM
+    texts = [_render(a, env, program)[0] for a in shown]
+    texts += [f"{k}={v}" for k, v in node.params]
+    name = _PUBLIC.get(node.func, node.func) if program else node.func
+    return f"{name}({', '.join(texts)})", _ATOM
 
 
-def _operator(node: Call, notation: Notation, env: Mapping[str, str]) -> tuple[str, int]:
+def _operator(node: Call, notation: Notation, env: Mapping[str, str], program: bool) -> tuple[str, int]:
     """An operator call, with parentheses only where precedence and grouping need them."""
     level = notation.precedence
-    rendered = [_render(a, env) for a in node.args]
+    rendered = [_render(a, env, program) for a in node.args]
+    if notation.form == "indicator" and program:
+        symbol = "==" if notation.symbol == "=" else notation.symbol
+        (left, lp), (right, rp) = rendered
+        left = left if lp > _COMPARE else f"({left})"
+        right = right if rp > _COMPARE else f"({right})"
+        return f"{left} {symbol} {right}", _COMPARE
     if notation.form == "indicator":
         return f"[{rendered[0][0]} {notation.symbol} {rendered[1][0]}]", _ATOM
     if notation.form == "prefix":
