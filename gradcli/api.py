@@ -6,7 +6,7 @@ import functools
 import gc
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -33,6 +33,7 @@ class GradResult:
     inputs: dict[str, float | np.ndarray] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     route: str = ""  # which evaluator computed it, and why (`gradcli grad --debug` prints it)
+    nan_origin: dict[str, Any] | None = None  # where a NaN/inf was born (gradcli/engine/provenance.py)
 
     def __getitem__(self, name: str) -> float | np.ndarray:
         return self.gradient[name]
@@ -74,6 +75,32 @@ class Compiled:
         parsed = parse(program) if isinstance(program, str) else program
         self.source = parsed.source
         self.graph: Graph = build(parsed)
+
+    def _on_floats(
+        self, inputs: dict[str, Array], names: list[str], mode: str, warnings: list[str]
+    ) -> GradResult | None:
+        """The result by the float path (gradcli/engine/scalar.py), when it applies."""
+        fast = _on_floats(self.graph, inputs, names, mode)
+        if fast is None:
+            return None
+        if self.kinky:
+            floats = fast[2]
+            warnings += _kink_warnings(self.graph, floats, [1] * len(floats), names)
+        route = "on Python floats (every value is a single number: gradcli/engine/scalar.py)"
+        gradient: dict[str, float | np.ndarray] = dict(fast[1])
+        return GradResult(fast[0], gradient, mode, {k: float(v) for k, v in inputs.items()}, warnings, route)
+
+    @functools.cached_property
+    def kinky(self) -> bool:
+        """Whether any function of the program has a kink (relu, abs, max, ...)."""
+        return any(
+            op.prim is not None
+            and (
+                op.prim.kink is not None
+                or (op.prim.derivatives is not None and op.prim.derivatives.kink is not None)
+            )
+            for op in self.graph.ops
+        )
 
     @property
     def inputs(self) -> list[str]:
@@ -127,13 +154,9 @@ class Compiled:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
         names = self.check_wrt(wrt)
         inputs, warnings = bind(self.graph, bindings)
-        fast = _on_floats(self.graph, inputs, names, mode)
+        fast = self._on_floats(inputs, names, mode, warnings)
         if fast is not None:
-            gradient: dict[str, float | np.ndarray] = dict(fast[1])
-            route = "on Python floats (every value is a single number: gradcli/engine/scalar.py)"
-            return GradResult(
-                fast[0], gradient, mode, {k: float(v) for k, v in inputs.items()}, warnings, route
-            )
+            return fast
         p = _blocked_plan(self.graph, inputs)
         if p is not None:
             from gradcli.engine import blocked
@@ -167,7 +190,9 @@ class Compiled:
                 f"the output has shape {np.shape(vals[self.graph.output])}: "
                 "the gradient is that of sum(output)"
             )
-        warnings += domain_warnings(self.graph, vals, grads)
+        origin: list[Any] = []
+        warnings += domain_warnings(self.graph, vals, grads, counts, origin)
+        warnings += _kink_warnings(self.graph, vals, counts, names)
         return GradResult(
             value=_plain(vals[self.graph.output]),
             gradient={k: _plain(v) for k, v in grads.items()},
@@ -175,13 +200,14 @@ class Compiled:
             inputs={k: _plain(v) for k, v in inputs.items()},
             warnings=warnings,
             route=f"on whole arrays, {mode} mode ({_why_whole(self.graph, inputs, p is not None)})",
+            nan_origin=origin[0].as_json() if origin else None,
         )
 
 
 def _on_floats(
     graph: Graph, inputs: dict[str, Array], names: list[str], mode: str
-) -> tuple[float, dict[str, float]] | None:
-    """Value and gradient by the float path (gradcli/engine/scalar.py) when it applies."""
+) -> tuple[float, dict[str, float], list[float]] | None:
+    """Value, gradient and every op's value by the float path (gradcli/engine/scalar.py) when it applies."""
     from gradcli.engine import scalar
 
     floats = scalar.inputs_of(inputs)
@@ -191,7 +217,15 @@ def _on_floats(
     if vals is None:
         return None
     grads = scalar.backward(graph, vals, names) if mode == "reverse" else scalar.forward(graph, vals, names)
-    return None if grads is None else (vals[graph.output], grads)
+    return None if grads is None else (vals[graph.output], grads, vals)
+
+
+def _kink_warnings(graph: Graph, vals: list[Array], counts: Sequence[int], names: list[str]) -> list[str]:
+    """A point exactly on a kink (relu at 0): which convention the gradient used there."""
+    from gradcli.engine import provenance
+
+    need = graph.requires_grad(names)
+    return [k.describe() for k in provenance.kinks_at(graph, vals, counts, need)]
 
 
 def _why_whole(graph: Graph, inputs: dict[str, Array], planned: bool) -> str:
@@ -228,29 +262,46 @@ def all_finite(value: Array) -> bool:
     return bool(np.all(np.isfinite(value)))
 
 
-def domain_warnings(graph: Graph, vals: list[Array], grads: Mapping[str, Array]) -> list[str]:
-    """Name the first op that turned finite arguments into NaN/inf (only scanned when needed)."""
+def domain_warnings(
+    graph: Graph,
+    vals: list[Array],
+    grads: Mapping[str, Array],
+    counts: Sequence[int] | None = None,
+    origin: list[Any] | None = None,
+) -> list[str]:
+    """Name the first op that turned finite arguments into NaN/inf, with its arguments' values;
+    for a gradient that is NaN or infinite while the values are finite, the first product of
+    the backward sweep that made it (with `counts`). `origin`, when given, receives the
+    origin found (gradcli/engine/provenance.py), for the JSON's `nan_origin`."""
+    from gradcli.engine import provenance
+
     out: list[str] = []
+    first = None
+    if not all_finite(vals[graph.output]) or any(not all_finite(g) for g in grads.values()):
+        first = provenance.forward_origin(graph, vals)
     if not all_finite(vals[graph.output]):
-        for i, op in enumerate(graph.ops):
-            if op.prim is None or all_finite(vals[i]):
-                continue
-            if all(all_finite(vals[a]) for a in op.args):
-                span = op.node.span if op.node is not None else None
-                where = f" (line {span.line}, column {span.column})" if span else ""
-                bad = "NaN" if np.any(np.isnan(vals[i])) else "infinite"
-                domain = f"; defined for {op.prim.domain}" if op.prim.domain else ""
-                text = graph.source_text(i, limit=60)  # a whole long program can be the culprit
-                out.append(f"{text}{where} is {bad}{domain}")
-                break
+        if first is not None:
+            op = graph.ops[first.op]
+            where = f" (line {first.line}, column {first.column})" if first.line else ""
+            domain = f"; defined for {first.domain}" if first.domain else ""
+            text = graph.source_text(first.op, limit=60)  # a whole long program can be the culprit
+            args = ", ".join(f"{k} = {provenance._num(v)}" for k, v in first.arguments.items())
+            assert op.prim is not None
+            out.append(f"{text}{where} is {first.what}{domain} (step {first.step}, with {args})")
+        elif any(not all_finite(vals[graph.inputs[n]]) for n in graph.inputs):
+            out.append("an input is NaN or infinite")
         else:
-            if any(not all_finite(vals[graph.inputs[n]]) for n in graph.inputs):
-                out.append("an input is NaN or infinite")
-        if not out:
             out.append("the value is NaN or infinite")
-    for name, g in grads.items():
-        if not all_finite(g):
-            out.append(f"the gradient with respect to '{name}' is NaN or infinite")
+    bad = [name for name, g in grads.items() if not all_finite(g)]
+    found = first
+    if bad and found is None and counts is not None:
+        found = provenance.backward_origin(graph, vals, counts, bad)
+    for name in bad:
+        kind = "NaN" if np.any(np.isnan(grads[name])) else "infinite"
+        because = f": {found.describe()}" if found is not None else ""
+        out.append(f"the gradient with respect to '{name}' is NaN or infinite ({kind}){because}")
+    if origin is not None and found is not None:
+        origin.append(found)
     return out
 
 

@@ -584,7 +584,7 @@ _add(
         scalar=math.pow,
         convention="d/da is 0 where b = 0; d/db is 0 at a = 0 for b >= 0",
         display=("b*a**(b - 1)", "out*log(a)"),
-        domain="a > 0, or a whole-number b",
+        domain="a > 0, or integer b",
     ),
 )
 

@@ -148,6 +148,53 @@ def test_matrices(smoke: tuple[dict[str, Any], str]) -> None:
     assert "use reverse mode" in refusal["message"]
 
 
+def test_symbolic(smoke: tuple[dict[str, Any], str]) -> None:
+    sym = smoke[0]["symbolic"]
+    rows = sym["rows"]
+    assert len(rows) == 30 and len({r["formula"] for r in rows}) == 30
+    for r in rows:
+        assert r["gradcli_text"] and r["gradcli_chars"] == len(r["gradcli_text"]) and r["gradcli_ops"] >= 1
+        # gradcli's derivative, evaluated, matches gradcli.grad at every point
+        assert r["engine_rel_err"] <= 1e-12, r
+        if sym["sympy"] is None:  # no SymPy here (never a dependency): no SymPy columns
+            assert r["sympy_text"] is None and r["sympy_ops"] is None and r["ops_ratio"] is None
+        else:
+            assert r["sympy_rel_err"] <= 1e-12, r  # and SymPy's simplify(diff(...)), lambdified
+            assert math.isclose(r["ops_ratio"], r["gradcli_ops"] / max(r["sympy_ops"], 1))
+            assert math.isclose(r["chars_ratio"], r["gradcli_chars"] / r["sympy_chars"])
+    by = {r["formula"]: r for r in rows}
+    assert by["sin(x**2)"]["gradcli_text"] == "2 * x * cos(x**2)"  # the notebook's 2*x*cos(x**2)
+    assert by["sigmoid(x)"]["sympy_formula"] == "1/(1 + exp(-x))"
+    assert (sym["median_ops_ratio"] is None) == (sym["sympy"] is None)
+    speed = smoke[0]["symbolic_speed"]
+    assert {r["program"] for r in speed} == {"chain", "formula"}
+    for r in speed:
+        assert r["ops"] == r["n"]  # the programs have exactly the operations asked for
+        assert positive(r["median_s"]) and r["out_ops"] >= 1
+        assert r["rel_err"] <= 1e-9  # the derivative's value against gradcli.grad
+
+
+def test_hessian(smoke: tuple[dict[str, Any], str]) -> None:
+    hess = smoke[0]["hessian"]
+    assert hess["program"] == "sum(log(1 + exp(A @ w)))" and hess["wrt"] == "w"
+    rows = {r["n"]: r for r in hess["rows"]}
+    for n, r in rows.items():
+        assert r["a_shape"] == [2 * n, n]
+        if r["refusal"] is None:
+            assert positive(r["gradcli_s"])
+            assert r["gradcli_rel_err"] <= 1e-12, r  # against A.T @ diag(s(1-s)) @ A
+            if hess["torch"] is None:
+                assert r["torch_s"] is None and r["ratio"] is None
+            else:
+                assert r["torch_rel_err"] <= 1e-12
+                assert math.isclose(r["ratio"], r["gradcli_s"] / r["torch_s"])
+    # --smoke never raises the limit: at n = 1000 forward mode is refused, before any tangent
+    big = rows[1000]
+    if big["max_forward_work"] < 4 * 10**9:  # the default limit (not raised in the environment)
+        assert big["refusal"] is not None and big["gradcli_s"] is None
+        assert "GRADCLI_MAX_FORWARD_WORK" in big["refusal"]["message"]
+
+
 def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
     results, table = smoke
     targets = {t["target"]: t for t in results["targets"]}
@@ -158,7 +205,10 @@ def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
     for t in results["targets"]:
         assert t["kind"] in ("at most", "at least")
         # met is None only for a comparison with PyTorch where it is not installed
-        assert t["met"] in (True, False) or ("PyTorch" in t["target"] and t["value"] is None)
+        # (or SymPy's, or a Hessian that --smoke leaves refused)
+        assert t["met"] in (True, False) or (
+            ("PyTorch" in t["target"] or "SymPy" in t["target"]) and t["value"] is None
+        )
     for title in (
         "1. cold start",
         "2. gradient of mean(sin(x**2))",
@@ -167,6 +217,9 @@ def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
         "4. parse throughput",
         "5. big programs of single numbers",
         "6. matrices",
+        "7. the derivative as a formula",
+        "7. diff's speed",
+        "8. Hessian of",
         "targets",
     ):
         assert title in table
@@ -187,3 +240,5 @@ def test_the_smoke_profile_only_shrinks_sizes() -> None:
         assert 10**7 in p.memory_sizes
         assert p.bigscalar_sizes == (100_000, 50_000)
         assert p.matrix_size == p.matrix_refused_size == 512
+        assert p.symbolic_sizes == (250, 500, 1000)
+        assert p.hessian_sizes == (10, 100, 1000)

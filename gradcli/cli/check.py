@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -163,50 +163,58 @@ def _second_order(
         atol if atol is not None else 1e-12,
     )
     if style.json:
-        from gradcli.cli.json_output import write
-
-        write(
-            {
-                "program": source,
-                "order": 2,
-                "passed": result.passed,
-                "symmetric": result.symmetric,
-                "entries": [
-                    {
-                        "row": e.row,
-                        "column": e.column,
-                        "exact": e.exact,
-                        "finite_difference": e.fd,
-                        "error_estimate": e.fd_error,
-                        "manual": e.manual,
-                        "verdict": "ok" if e.ok else "FAIL: " + ", ".join(e.problems),
-                    }
-                    for e in result.entries
-                ],
-            }
-        )
+        _second_json(source, result)
     else:
-        from gradcli.output.console import emit, make_console, make_table
-        from gradcli.output.numbers import number_text
-
-        p = style.precision
-        console = make_console(no_color=style.no_color)
-        headers = ["∂²L/∂a∂b", "exact", "finite difference", "manual", "verdict"]
-        table = make_table(console, headers, right=[False, True, True, True, False])
-        for e in result.entries:
-            table.add_row(
-                f"{e.row}, {e.column}",
-                number_text(e.exact, p),
-                f"{number_text(e.fd, p)} ± {e.fd_error:.1e}",
-                "" if e.manual is None else number_text(e.manual, p),
-                "ok" if e.ok else "FAIL: " + ", ".join(e.problems),
-            )
-        emit(console, table)
-        sym = "symmetric to rounding" if result.symmetric else f"NOT symmetric ({result.asymmetry:.2g})"
-        typer.echo(f"\nthe exact Hessian is {sym}")
-        typer.echo("result: " + ("pass (all routes agree)" if result.passed else "FAIL"))
+        _second_table(result, style)
     if not result.passed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _second_json(source: str, result: Any) -> None:
+    from gradcli.cli.json_output import write
+
+    write(
+        {
+            "program": source,
+            "order": 2,
+            "passed": result.passed,
+            "symmetric": result.symmetric,
+            "entries": [
+                {
+                    "row": e.row,
+                    "column": e.column,
+                    "exact": e.exact,
+                    "finite_difference": e.fd,
+                    "error_estimate": e.fd_error,
+                    "manual": e.manual,
+                    "verdict": "ok" if e.ok else "FAIL: " + ", ".join(e.problems),
+                }
+                for e in result.entries
+            ],
+        }
+    )
+
+
+def _second_table(result: Any, style: Style) -> None:
+    from gradcli.output.console import emit, make_console, make_table
+    from gradcli.output.numbers import number_text
+
+    p = style.precision
+    console = make_console(no_color=style.no_color)
+    headers = ["∂²L/∂a∂b", "exact", "finite difference", "manual", "verdict"]
+    table = make_table(console, headers, right=[False, True, True, True, False])
+    for e in result.entries:
+        table.add_row(
+            f"{e.row}, {e.column}",
+            number_text(e.exact, p),
+            f"{number_text(e.fd, p)} ± {e.fd_error:.1e}",
+            "" if e.manual is None else number_text(e.manual, p),
+            "ok" if e.ok else "FAIL: " + ", ".join(e.problems),
+        )
+    emit(console, table)
+    sym = "symmetric to rounding" if result.symmetric else f"NOT symmetric ({result.asymmetry:.2g})"
+    typer.echo(f"\nthe exact Hessian is {sym}")
+    typer.echo("result: " + ("pass (all routes agree)" if result.passed else "FAIL"))
 
 
 Places = list[tuple[str | None, int | None]]

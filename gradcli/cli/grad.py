@@ -228,6 +228,8 @@ def _gradients(
             compiled.source, result.value, result.inputs, list(result.warnings), mode, {mode: result.gradient}
         )
         out.route = result.route
+        if result.nan_origin is not None:
+            out.extra["nan_origin"] = result.nan_origin
         return out, None
     from gradcli.check.both import grad_both
     from gradcli.check.tolerance import describe
@@ -244,6 +246,8 @@ def _gradients(
         {"agree": both.agree},
     )
     out.route = f"{r.route}; forward mode {both.forward.route}"
+    if r.nan_origin is not None:
+        out.extra["nan_origin"] = r.nan_origin
     if both.agree:
         return out, None
     detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())

@@ -179,6 +179,8 @@ class Explanation:
     chains: list[Chain] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     blocked: list[int] = field(default_factory=list)  # detach nodes that stop a gradient
+    # Rows to mark (op index -> why): where a NaN or an infinity first appears, a kink
+    marks: dict[int, str] = field(default_factory=dict)
 
     def label(self, op: int) -> str:
         return self.nodes[op].label if op in self.nodes else self.literals[op]
@@ -396,7 +398,26 @@ class _Builder:
             fwd = results["forward"].gradient
             explanation.tangents = [self._tangents(name, fwd[name]) for name in self.wrt]
         explanation.chains = self._chains(flows, result.gradient)
+        explanation.marks = self._marks(result)
         return explanation
+
+    def _marks(self, result: GradResult) -> dict[int, str]:
+        from gradcli.engine import provenance
+
+        marks: dict[int, str] = {}
+        origin = provenance.forward_origin(self.graph, self.vals)
+        if origin is None and any(not np.all(np.isfinite(g)) for g in result.gradient.values()):
+            origin = provenance.backward_origin(self.graph, self.vals, self.counts, self.wrt)
+        if origin is not None:
+            marks[origin.op] = (
+                f"the first {origin.what} number ({origin.where} pass): "
+                + origin.describe().split(", ", 1)[1]
+            )
+        steps = provenance.steps(self.graph)
+        for kink in provenance.kinks_at(self.graph, self.vals, self.counts, self.need):
+            op = steps.index(kink.step)
+            marks.setdefault(op, kink.describe())
+        return marks
 
     def _backward(self) -> tuple[dict[tuple[int, int], Flow], list[int], dict[str, Array]]:
         """The engine's backward sweep, every product recorded."""

@@ -114,7 +114,8 @@ def _forward_section(e: Explanation, p: int) -> Section:
     section = Section("Forward pass: the value of every node, in evaluation order", columns)
     for row in e.nodes.values():
         ins = ", ".join(e.label(a) for a in row.args)
-        cells = [str(row.step), row.label, row.operation, ins]
+        # a marked row (where a NaN was born, a kink): its step with a '!' and a note below
+        cells = [f"{row.step}!" if row.op in e.marks else str(row.step), row.label, row.operation, ins]
         if arrays:
             cells.append(str(np.shape(row.value)) if np.ndim(row.value) else "")
         cells.append(value_text(row.value, p, shape=False))  # the shape has a column
@@ -122,6 +123,9 @@ def _forward_section(e: Explanation, p: int) -> Section:
     out = e.nodes[e.output]
     if out.label != out.source:
         section.notes.append(f"{out.label} = {out.source} is the output")
+    for op, mark in e.marks.items():
+        if op in e.nodes:
+            section.notes.append(f"step {e.nodes[op].step}!: {mark}")
     if np.ndim(e.value):
         section.notes.append(
             f"the output has shape {np.shape(e.value)}: the gradient is that of {e.objective}"
