@@ -117,7 +117,7 @@ SAMPLES: dict[str, list[Any]] = {
         1,
     ],
     "list": [("a", "b"), ("x=3",), (), ["a"]],
-    "literal": ["reverse", "forward", "both", "table", "markdown", "json", "github", "REVERSE", "bad", ""],
+    "literal": ["reverse", "forward", "both", "table", "markdown", "json", "github", "REVERSE", "bad", "", "tree", "text", "auto"],
     "bool": [True, False],
 }
 
@@ -211,11 +211,11 @@ def test_option_errors_are_typers() -> None:
 
 
 def test_app_for_a_command_has_only_that_command() -> None:
-    for name in ("grad", "eval", "explain", "check", "functions", "diff", "hessian", "jacobian"):
+    for name in ("grad", "eval", "explain", "check", "functions", "graph", "diff", "hessian", "jacobian"):
         group = typer.main.get_command(app_for([name, "x"]))
         assert list(group.commands) == [name]  # type: ignore[attr-defined]
     assert app_for(["--help"]) is app and app_for([]) is app and app_for(["grda"]) is app
-    assert len(app.registered_commands) == 8  # the original is untouched
+    assert len(app.registered_commands) == 9  # the original is untouched
 
 
 @pytest.mark.parametrize(
