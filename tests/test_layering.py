@@ -25,6 +25,7 @@ RANKS = {
     "symbolic": 3,
     "api": 3,
     "higher": 4,
+    "curve": 4,
     "bindings": 3,
     "output": 3,
     "check": 4,
