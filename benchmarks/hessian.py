@@ -38,13 +38,15 @@ def make_inputs(n: int) -> dict[str, np.ndarray]:
 
 def closed_form(A: np.ndarray, w: np.ndarray) -> np.ndarray:
     s = 1.0 / (1.0 + np.exp(-(A @ w)))
-    return A.T @ (A * (s * (1.0 - s))[:, None])
+    h: np.ndarray = A.T @ (A * (s * (1.0 - s))[:, None])
+    return h
 
 
 def gradcli_hessian(inputs: dict[str, np.ndarray]) -> np.ndarray:
     from gradcli.higher import hessian
 
-    return np.asarray(hessian(PROGRAM, inputs, wrt="w").matrix)
+    matrix: np.ndarray = np.asarray(hessian(PROGRAM, inputs, wrt="w").matrix)
+    return matrix
 
 
 def _torch() -> Any:

@@ -18,6 +18,11 @@ in the same run:
 6. matrices: the gradient of mean(relu(W @ X + b)), W and X 512 x 512, reverse mode
    against numpy by hand (and PyTorch eager when it imports); forward mode at small sizes,
    and its refusal (pointing to reverse mode) at 512 x 512          (benchmarks/matrix.py)
+7. the derivative as a formula (`gradcli.higher.diff`): its size on 30 textbook formulas
+   against SymPy's simplify(diff(...)) when `sympy` imports, checked at 3 points each; diff's
+   time on programs of 250, 500 and 1,000 operations               (benchmarks/symbolic.py)
+8. Hessians: sum(log(1 + exp(A @ w))) with respect to w, n = 10, 100, 1000, against the closed
+   form and torch.autograd.functional.hessian when `torch` imports  (benchmarks/hessian.py)
 
 `--quick` runs the same sizes with fewer repetitions; `--smoke` runs tiny sizes
 once (what the test suite does, to keep this script working; it checks results,
@@ -42,9 +47,28 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # `benchmarks` as a package; an installed gradcli still comes first
 
-from benchmarks import arrays, bigscalar, coldstart, matrix, measure, scaling  # noqa: E402
+from benchmarks import (  # noqa: E402
+    arrays,
+    bigscalar,
+    coldstart,
+    hessian,
+    matrix,
+    measure,
+    scaling,
+    symbolic,
+)
 
-SECTIONS = ("coldstart", "arrays", "memory", "scaling", "parse", "bigscalar", "matrix")
+SECTIONS = (
+    "coldstart",
+    "arrays",
+    "memory",
+    "scaling",
+    "parse",
+    "bigscalar",
+    "matrix",
+    "symbolic",
+    "hessian",
+)
 MAX_ERR = 1e-9  # results must match their independent computation this closely
 
 
@@ -66,6 +90,11 @@ class Profile:
     matrix_forward_sizes: tuple[int, ...]  # forward mode, where the default limits allow it
     matrix_forward_runs: int
     matrix_refused_size: int  # forward mode must refuse here
+    symbolic_sizes: tuple[int, ...]  # operations of the programs diff is timed on
+    symbolic_runs: int
+    hessian_sizes: tuple[int, ...]  # n: A is (2n, n), w has n elements
+    hessian_runs: tuple[int, ...]  # per size
+    hessian_over_limit: bool  # time a Hessian that the default limits refuse, with the limit raised
 
 
 PROFILES = {
@@ -86,6 +115,11 @@ PROFILES = {
         matrix_forward_sizes=(16, 64),
         matrix_forward_runs=5,
         matrix_refused_size=512,
+        symbolic_sizes=(250, 500, 1000),
+        symbolic_runs=5,
+        hessian_sizes=(10, 100, 1000),
+        hessian_runs=(21, 11, 3),
+        hessian_over_limit=True,
     ),
     "quick": Profile(
         8,
@@ -104,6 +138,11 @@ PROFILES = {
         matrix_forward_sizes=(16, 64),
         matrix_forward_runs=1,
         matrix_refused_size=512,
+        symbolic_sizes=(250, 500, 1000),
+        symbolic_runs=1,
+        hessian_sizes=(10, 100, 1000),
+        hessian_runs=(5, 3, 1),
+        hessian_over_limit=True,
     ),
     "smoke": Profile(
         1,
@@ -122,6 +161,11 @@ PROFILES = {
         matrix_forward_sizes=(4,),
         matrix_forward_runs=1,
         matrix_refused_size=512,  # refused before any tangent is computed: cheap
+        symbolic_sizes=(20, 40),
+        symbolic_runs=1,
+        hessian_sizes=(4, 16, 1000),  # 1000: refused before any tangent is computed
+        hessian_runs=(1, 1, 1),
+        hessian_over_limit=False,
     ),
 }
 
@@ -182,6 +226,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         by = {r["kind"]: r for r in mat["rows"] if r["mode"] == "reverse"}
         n = mat["n"]
         add(f"matrix {n}x{n}: compile(text).grad time / numpy by hand", by["gradcli_text"]["ratio"], 1.3)
+    _higher_targets(results, add)
     errors = [e for e in _errors(results) if not (e <= MAX_ERR)]
     out.append(
         {
@@ -193,6 +238,36 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
+
+
+def _higher_targets(results: dict[str, Any], add: Callable[[str, float | None, float], None]) -> None:
+    """diff's size against SymPy and its speed; Hessians against PyTorch."""
+    sym = results.get("symbolic")
+    if sym:
+        add("diff: median size gradcli / SymPy simplify, operations", sym["median_ops_ratio"], 1.0)
+        add("diff: median size gradcli / SymPy simplify, characters", sym["median_chars_ratio"], 1.0)
+        add(
+            "diff: median size gradcli / SymPy simplify, characters without spaces",
+            sym["median_chars_nospace_ratio"],
+            1.0,
+        )
+    speed = results.get("symbolic_speed")
+    if speed:
+        for name in sorted({r["program"] for r in speed}):
+            mine = [r for r in speed if r["program"] == name]
+            add(f"diff time, {name} of {mine[-1]['ops']:,} operations (s)", mine[-1]["median_s"], 1.0)
+            span = mine[-1]["n"] / mine[0]["n"]
+            add(
+                f"diff output growth, {name} {mine[0]['n']:,} -> {mine[-1]['n']:,} operations (linear: {span:g}x)",
+                mine[-1]["out_growth"],
+                1.2 * span,
+            )
+    hess = results.get("hessian")
+    if hess:
+        for r in hess["rows"]:
+            if r["n"] >= 100:
+                raised = "" if r["limit"] == "default" else f" ({r['limit']})"
+                add(f"hessian n={r['n']}{raised}: gradcli time / PyTorch", r["ratio"], 1.0)
 
 
 def _errors(results: dict[str, Any]) -> list[float]:
@@ -207,6 +282,15 @@ def _errors(results: dict[str, Any]) -> list[float]:
     mat = results.get("matrix")
     if mat:
         errs += [e for r in mat["rows"] for e in (r["value_rel_err"], r["gradient_rel_err"])]
+    sym = results.get("symbolic")
+    if sym:
+        errs += [r["engine_rel_err"] for r in sym["rows"]]
+        errs += [r["sympy_rel_err"] for r in sym["rows"] if r["sympy_rel_err"] is not None]
+    errs += [r["rel_err"] for r in results.get("symbolic_speed", [])]
+    hess = results.get("hessian")
+    if hess:
+        for r in hess["rows"]:
+            errs += [e for e in (r["gradcli_rel_err"], r["torch_rel_err"]) if e is not None]
     return errs
 
 
@@ -416,6 +500,126 @@ def _matrix_table(mat: dict[str, Any]) -> TableSpec:
     return f"6. matrices: gradient of {mat['program']}", columns, cells, note
 
 
+def _symbolic_table(sym: dict[str, Any]) -> TableSpec:
+    cells: list[tuple[str, ...]] = []
+    for r in sym["rows"]:
+        mine = (
+            r["formula"],
+            r["gradcli_text"].replace("\n", "; "),
+            str(r["gradcli_chars"]),
+            str(r["gradcli_ops"]),
+        )
+        theirs = (r["sympy_text"], str(r["sympy_chars"]), str(r["sympy_ops"])) if sym["sympy"] else ()
+        cells.append((*mine, *theirs, f"{max(r['engine_rel_err'], r['sympy_rel_err'] or 0.0):.1e}"))
+    columns = (
+        "f(x)",
+        "gradcli diff",
+        "chars",
+        "ops",
+        *(("SymPy simplify(diff)", "chars", "ops") if sym["sympy"] else ()),
+        "rel. err",
+    )
+    if sym["sympy"]:
+        note = (
+            f"SymPy {sym['sympy']}; medians of gradcli / SymPy: operations {_x(sym['median_ops_ratio'])}, "
+            f"characters {_x(sym['median_chars_ratio'])}, without spaces "
+            f"{_x(sym['median_chars_nospace_ratio'])}; gradcli's derivative at x = "
+            f"{', '.join(map(str, sym['points']))}: max rel. error {sym['max_sympy_rel_err']:.1e} against "
+            f"SymPy's (mpmath, 30 digits), {sym['max_engine_rel_err']:.1e} against gradcli.grad\n"
+        )
+    else:
+        note = (
+            "SymPy is not installed here: no SymPy columns (see benchmarks/symbolic.py); gradcli's "
+            f"derivative against gradcli.grad: max rel. error {sym['max_engine_rel_err']:.1e}\n"
+        )
+    return "7. the derivative as a formula: size against SymPy", columns, cells, note
+
+
+def _symbolic_speed_table(rows: list[dict[str, Any]]) -> TableSpec:
+    cells = [
+        (
+            r["program"],
+            f"{r['ops']:,}",
+            f"{r['chars']:,}",
+            str(r["runs"]),
+            _ms(r["median_s"]),
+            _x(r["growth"]),
+            f"{r['out_ops']:,}",
+            f"{r['out_chars']:,}",
+            str(r["out_lines"]),
+            _x(r["out_growth"]),
+            f"{r['rel_err']:.1e}",
+        )
+        for r in rows
+    ]
+    columns = (
+        "program",
+        "operations",
+        "characters",
+        "runs",
+        "diff time",
+        "growth",
+        "output ops",
+        "output chars",
+        "lines",
+        "growth",
+        "rel. err",
+    )
+    note = "diff(text, wrt='x'), medians; growth from the smallest size; value checked against gradcli.grad\n"
+    return "7. diff's speed on big programs", columns, cells, note
+
+
+def _hessian_table(hess: dict[str, Any]) -> TableSpec:
+    cells = []
+    notes = []
+    for r in hess["rows"]:
+        n, shape = r["n"], "x".join(map(str, r["a_shape"]))
+        time_cell = "refused" if r["gradcli_s"] is None else _ms(r["gradcli_s"])
+        err = "-" if r["gradcli_rel_err"] is None else f"{r['gradcli_rel_err']:.1e}"
+        limit = "default" if r["limit"] == "default" else "raised"
+        cells.append(
+            (
+                f"{n:,}",
+                shape,
+                "gradcli hessian",
+                limit,
+                str(len(r["gradcli_times_s"])) if r["gradcli_times_s"] else "-",
+                time_cell,
+                _x(r["ratio"]),
+                err,
+            )
+        )
+        if r["torch_s"] is not None:
+            cells.append(
+                (
+                    f"{n:,}",
+                    shape,
+                    "PyTorch",
+                    "-",
+                    str(len(r["torch_times_s"])),
+                    _ms(r["torch_s"]),
+                    "1.00x",
+                    f"{r['torch_rel_err']:.1e}",
+                )
+            )
+        if r["refusal"]:
+            msg = r["refusal"]["message"].replace("\n", " ")
+            notes.append(f"n={n:,}, default limits: refused in {_ms(r['refusal']['seconds'])}: {msg}")
+        if r["hotspots"]:
+            spots = "; ".join(
+                f"{h['function']} {h['own_s']:.2f} s ({h['calls']} calls)" for h in r["hotspots"][:4]
+            )
+            notes.append(f"n={n:,}, {r['limit']}: hotspots by own time: {spots}")
+    torch = (
+        f"PyTorch {hess['torch']} torch.autograd.functional.hessian (CPU, float64, 2 threads)"
+        if hess["torch"]
+        else "PyTorch is not installed here: no PyTorch rows (see benchmarks/hessian.py)"
+    )
+    note = "interleaved runs, medians; ratio to PyTorch; errors against A.T @ diag(s(1-s)) @ A; " + torch
+    columns = ("n", "A", "computation", "limits", "runs", "median", "ratio", "rel. err")
+    return f"8. Hessian of {hess['program']} w.r.t. w", columns, cells, "\n".join([note, *notes]) + "\n"
+
+
 def _targets_table(targets: list[dict[str, Any]]) -> TableSpec:
     cells = []
     for g in targets:
@@ -440,6 +644,9 @@ SECTION_TABLES: dict[str, Callable[[Any], TableSpec]] = {
     "parse": _parse_table,
     "bigscalar": _bigscalar_table,
     "matrix": _matrix_table,
+    "symbolic": _symbolic_table,
+    "symbolic_speed": _symbolic_speed_table,
+    "hessian": _hessian_table,
 }
 
 
@@ -509,6 +716,15 @@ def run(profile_name: str, only: list[str], keep_env: bool) -> dict[str, Any]:
             list(p.matrix_forward_sizes),
             p.matrix_forward_runs,
             p.matrix_refused_size,
+        )
+    if "symbolic" in only:
+        results["symbolic"] = symbolic.run(list(p.symbolic_sizes), p.symbolic_runs)
+        results["symbolic_speed"] = results["symbolic"].pop("speed")
+    if "hessian" in only:
+        results["hessian"] = hessian.run(
+            list(p.hessian_sizes),
+            dict(zip(p.hessian_sizes, p.hessian_runs, strict=True)),
+            p.hessian_over_limit,
         )
     results["load_average_end"] = measure.machine()["load_average"]
     results["targets"] = targets(results)

@@ -152,17 +152,19 @@ def _matmul_vjp_b(g: Array, args: list[Array], out: Array) -> Array:
 def _matmul_jvp_a(t: Array, args: list[Array], out: Array) -> Array:
     a, b = _f64(args[0]), _f64(args[1])
     t = _f64(t)
-    t2 = t if a.ndim == 2 else _row(t)
+    if a.ndim == 1:  # t: directions x k; one matrix product for all of them
+        return _out(t @ b)
     b2 = b if b.ndim == 2 else _col(b)
-    return _as_out(t2 @ b2, a, b)
+    return _as_out(t @ b2, a, b)
 
 
 def _matmul_jvp_b(t: Array, args: list[Array], out: Array) -> Array:
     a, b = _f64(args[0]), _f64(args[1])
     t = _f64(t)
+    if b.ndim == 1:  # t: directions x k: (a · t_d) for every d is t · aᵀ, one product
+        return _out(t @ a.T if a.ndim == 2 else t @ a)
     a2 = a if a.ndim == 2 else _row(a)
-    t2 = t if b.ndim == 2 else _col(t)
-    return _as_out(a2 @ t2, a, b)
+    return _as_out(a2 @ t, a, b)
 
 
 MATMUL = Rules((_matmul_vjp_a, _matmul_vjp_b), (_matmul_jvp_a, _matmul_jvp_b))

@@ -31,8 +31,10 @@ def graph(
     no_color: NoColor = False,
     debug: Debug = False,
 ) -> None:
-    """The computation graph as the engine sees it: each node with its operation, its source
-    text or name and, given the inputs' values, its value and ∂L/∂node.
+    """The computation graph, with values and gradients.
+
+    Each node as the engine sees it, with its operation, its source text or name and, given
+    the inputs' values, its value and ∂L/∂node.
 
     Shared subexpressions and assigned names appear once. Mermaid pastes into a GitHub
     issue or a markdown file; DOT goes to Graphviz (dot -Tsvg).

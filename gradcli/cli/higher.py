@@ -160,9 +160,9 @@ def hessian(
     no_color: NoColor = False,
     debug: Debug = False,
 ) -> None:
-    """The matrix of second partial derivatives of a single-number program at a point.
+    """The Hessian: second partial derivatives, exactly.
 
-    Exact (not finite differences): the gradient written out as a program, then its Jacobian.
+    For a single-number program at a point. Exact (not finite differences): the gradient written out as a program, then its Jacobian.
     Array inputs are flattened row by row, in the order of --wrt (default: all inputs).
 
     \b
@@ -188,8 +188,9 @@ def jacobian(
     no_color: NoColor = False,
     debug: Debug = False,
 ) -> None:
-    """The Jacobian of a program at a point: rows are the output's elements, columns the
-    inputs' elements (row by row). Forward mode when the inputs have fewer elements than the
+    """The Jacobian of a program at a point.
+
+    Rows are the output's elements, columns the inputs' elements (row by row). Forward mode when the inputs have fewer elements than the
     output, reverse mode otherwise (--mode to choose).
 
     \b

@@ -39,9 +39,9 @@ def plot(
     no_color: NoColor = False,
     debug: Debug = False,
 ) -> None:
-    """f and its derivative over a range of one input, exactly, with the tangent at a point.
+    """f and df/dx over a range of one input, with a tangent.
 
-    The input plotted is the one bound to a range, x=a..b (or an array such as
+    Exact derivatives, every point at once. The input plotted is the one bound to a range, x=a..b (or an array such as
     x=linspace(a, b, n), or the one named by --wrt); the other bindings are fixed. NaN and
     infinite points are gaps; kinks are marked.
 

@@ -60,12 +60,14 @@ def coef_of(node: Node) -> Coef | None:
 def simplify(node: Node) -> Node:
     if not isinstance(node, Call):
         return node
-    args = tuple(simplify(a) for a in node.args)
     f = node.func
-    if f in ("add", "sub", "neg"):
-        return _sum(Call(f, args))
-    if f in ("mul", "div"):
-        return _product(Call(f, args))
+    if f in ("add", "sub", "neg", "mul", "div"):
+        # a whole chain of sums (or of products) at once: simplifying each level of a long
+        # left-nested chain again would be quadratic in its length
+        group = ("add", "sub", "neg") if f in ("add", "sub", "neg") else ("mul", "div")
+        flat = _simplify_leaves(node, group)
+        return _sum(flat) if f in ("add", "sub", "neg") else _product(flat)
+    args = tuple(simplify(a) for a in node.args)
     if f == "pow":
         return _product(Call(f, args))
     if f == "where":
@@ -82,6 +84,25 @@ def simplify(node: Node) -> Node:
         if folded == folded and abs(folded) != float("inf") and folded.is_integer():
             return number(Coef(int(folded)))
     return Call(f, args, params=node.params)
+
+
+def _simplify_leaves(node: Node, group: tuple[str, ...]) -> Node:
+    """The chain of `group` operators with each operand outside it simplified (iteratively)."""
+    if not (isinstance(node, Call) and node.func in group):
+        return simplify(node)
+    done: dict[int, Node] = {}
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        item, ready = stack.pop()
+        if not (isinstance(item, Call) and item.func in group):
+            done[id(item)] = simplify(item)
+            continue
+        if ready:
+            done[id(item)] = Call(item.func, tuple(done[id(a)] for a in item.args))
+            continue
+        stack.append((item, True))
+        stack.extend((a, False) for a in item.args)
+    return done[id(node)]
 
 
 # -- sums --------------------------------------------------------------------------------
