@@ -102,11 +102,12 @@ class CheckSpec:
 
 
 def parse_manual(text: str) -> tuple[str | None, str]:
-    """`x:2*x` -> ("x", "2*x"); `2*x` -> (None, "2*x"). The language has no ':' of its own."""
+    """`x:2*x` -> ("x", "2*x"); `2*x` -> (None, "2*x"). The language's own ':' is inside
+    brackets (slices: x[1:3])."""
     match = _PREFIX.match(text)
     if match:
         return match.group(1), match.group(2)
-    if ":" in text:
+    if ":" in text and "[" not in text.split(":", 1)[0]:
         head = text.split(":", 1)[0].strip()
         raise BindingError(
             f"'{head}' before ':' in --manual is not an input name",
@@ -412,7 +413,7 @@ def verdict(prep: Prepared) -> CheckResult:
         rows=rows,
         excuses=excuses,
         notes=notes,
-        warnings=list(prep.warnings) + domain_warnings(graph, vals, rev),
+        warnings=list(prep.warnings) + domain_warnings(graph, vals, rev, prep.counts),
         rtol=rtol,
         atol=atol,
         value_note=next(iter(domain_warnings(graph, vals, {})), "") if value_status == NAN else "",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 
 # Importing a command module registers its commands on `app`, in this order (the help's).
-from gradcli.cli import check, explain, functions, grad, graph, higher, plot  # noqa: F401
+from gradcli.cli import check, explain, functions, grad, graph, higher, plot, repl  # noqa: F401
 from gradcli.cli.app import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, app, fail
 
 __all__ = ["app", "main"]
