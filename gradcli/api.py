@@ -34,6 +34,7 @@ class GradResult:
     warnings: list[str] = field(default_factory=list)
     route: str = ""  # which evaluator computed it, and why (`gradcli grad --debug` prints it)
     nan_origin: dict[str, Any] | None = None  # where a NaN/inf was born (gradcli/engine/provenance.py)
+    intermediates: dict[str, float | np.ndarray] = field(default_factory=dict)  # --wrt z: z's value
 
     def __getitem__(self, name: str) -> float | np.ndarray:
         return self.gradient[name]
@@ -111,11 +112,8 @@ class Compiled:
             return list(self.graph.inputs)
         names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
         for name in names:
-            if name not in self.graph.inputs:
-                assigned = name in self.graph.names.values()
-                why = (
-                    "an intermediate (assigned in the program)" if assigned else "not an input of the program"
-                )
+            if name not in self.graph.inputs and name not in self.graph.names.values():
+                why = "not an input or an assigned name of the program"
                 hint = did_you_mean(name, self.graph.inputs) or "inputs: " + (
                     ", ".join(self.graph.inputs) or "none"
                 )
@@ -154,10 +152,11 @@ class Compiled:
             raise BindingError(f"unknown mode '{mode}'", hint="use 'reverse' or 'forward'")
         names = self.check_wrt(wrt)
         inputs, warnings = bind(self.graph, bindings)
-        fast = self._on_floats(inputs, names, mode, warnings)
+        intermediates = any(n not in self.graph.inputs for n in names)
+        fast = None if intermediates else self._on_floats(inputs, names, mode, warnings)
         if fast is not None:
             return fast
-        p = _blocked_plan(self.graph, inputs)
+        p = None if intermediates else _blocked_plan(self.graph, inputs)
         if p is not None:
             from gradcli.engine import blocked
 
@@ -201,6 +200,7 @@ class Compiled:
             warnings=warnings,
             route=f"on whole arrays, {mode} mode ({_why_whole(self.graph, inputs, p is not None)})",
             nan_origin=origin[0].as_json() if origin else None,
+            intermediates={n: _plain(vals[self.graph.op_of(n)]) for n in names if n not in self.graph.inputs},
         )
 
 

@@ -192,8 +192,9 @@ def test_wrt_comma_separated_and_repeated() -> None:
 def test_wrt_errors() -> None:
     err = user_error("grad", "x*y", "x=1", "y=2", "--wrt", "q")
     assert "binding error" in err and "'q'" in err and "inputs: x, y" in err
-    err = user_error("grad", "z = 2*x; z**2", "x=1", "--wrt", "z")
-    assert "intermediate" in err
+    # an assigned name is differentiable (retain_grad): ∂L/∂z = 2z = 4
+    obj = as_json("grad", "z = 2*x; z**2", "x=1", "--wrt", "z")
+    assert obj["gradient"] == {"z": 4.0} and obj["intermediates"] == {"z": 2.0}
 
 
 def test_eval_value_only() -> None:
@@ -696,3 +697,18 @@ def test_readme_command_line_examples() -> None:
         result = run(*args[1:])
         assert result.exit_code == 0, command
         assert result.stdout.strip() == expected.strip(), command
+
+
+def test_wrt_an_intermediate_is_its_retained_gradient_in_every_route() -> None:
+    """dL/dz = p - y, the central step of the notebook's derivation, by every route."""
+    program = "z = w*x + b; p = sigmoid(z); bce(p, y)"
+    point = ["w=1", "x=6.7", "b=0", "y=0"]
+    obj = as_json("grad", program, *point, "--wrt", "z,w", "--mode", "both")
+    p = 1 / (1 + math.exp(-6.7))
+    assert obj["gradient"]["z"] == pytest.approx(p - 0, rel=1e-14)
+    assert obj["forward_gradient"]["z"] == pytest.approx(obj["gradient"]["z"], rel=1e-15)
+    assert obj["gradient"]["w"] == pytest.approx(6.691763029237442, rel=1e-14)  # inputs as before
+    out = ok("check", program, *point, "--wrt", "z", "--manual", "z: p - y")
+    assert "result: pass" in out.stdout
+    out = ok("explain", program, *point, "--wrt", "z")
+    assert "∂L/∂z = ∂L/∂p · ∂p/∂z" in out.stdout

@@ -229,7 +229,8 @@ class _Evaluator:
 
     def __init__(self, graph: Graph, vals: Sequence[Array], seed: int, dep: Sequence[bool]) -> None:
         self.graph, self.vals, self.seed = graph, vals, seed
-        self.order = [i for i, op in enumerate(graph.ops) if dep[i] and op.prim is not None]
+        # (the seed itself is not re-evaluated: an assigned name differenced holds its inputs)
+        self.order = [i for i, op in enumerate(graph.ops) if dep[i] and op.prim is not None and i != seed]
         # One evaluation reads every argument and writes every result of the ops that depend
         # on the input (a reduction of n elements costs n, not its one output), plus the
         # interpreter's cost per op.
@@ -302,7 +303,7 @@ def gradient(
 ) -> FDResult:
     """Finite-difference d sum(output) / d `name` at the point whose op values are `vals`."""
     budget = LIMITS.max_check_fd_work if budget is None else budget
-    seed = graph.inputs[name]
+    seed = graph.op_of(name)  # an assigned name too: its own inputs held fixed (retain_grad)
     x = np.asarray(vals[seed], dtype=np.float64)
     shape = tuple(x.shape)
     dep = graph.reaches([seed], Through.VALUE)

@@ -267,7 +267,7 @@ def prepare(spec: CheckSpec) -> Prepared:
             name = _manual_target(target, wrt, graph, spec.wrt is not None)
             if name in manual:
                 raise BindingError(f"two manual formulas for '{name}'", hint="give one formula per input")
-            manual[name] = (formula, manual_value(formula, name, env, np.shape(inputs[name])))
+            manual[name] = (formula, manual_value(formula, name, env, np.shape(vals[graph.op_of(name)])))
     expect_gradient: dict[str, np.ndarray] = {}
     for name, raw in spec.expect_gradient.items():
         with _field(f"expect.gradient.{name}"):
@@ -275,7 +275,7 @@ def prepare(spec: CheckSpec) -> Prepared:
                 hint = did_you_mean(name, wrt) or "inputs checked: " + (", ".join(wrt) or "none")
                 raise BindingError(f"an expected gradient for '{name}', which is not checked", hint=hint)
             expect_gradient[name] = _as_shape(
-                raw, np.shape(inputs[name]), f"the expected gradient for '{name}'"
+                raw, np.shape(vals[graph.op_of(name)]), f"the expected gradient for '{name}'"
             )
     expect_value = None
     if spec.expect_value is not None:
@@ -582,7 +582,7 @@ def find_excuses(
 ) -> list[Excuse]:
     """Kinks (the primitive table's `kink` expressions) and detach() on a path input -> output."""
     feeds = graph.feeds()
-    per_input = {name: graph.reaches([graph.inputs[name]], Through.VALUE) for name in wrt}
+    per_input = {name: graph.reaches([graph.op_of(name)], Through.VALUE) for name in wrt}
     ew = {name: finite_diff.elementwise_from(graph, dep) for name, dep in per_input.items()}
     excuses: list[Excuse] = []
     for i, op in enumerate(graph.ops):
@@ -607,7 +607,7 @@ def find_excuses(
                 ex.masks[name] = _project(
                     mask,
                     np.shape(vals[i]),
-                    np.shape(vals[graph.inputs[name]]),
+                    np.shape(vals[graph.op_of(name)]),
                     ew[name][i] and all(ew[name][a] for a in op.args if dep[a]),
                 )
         excuses.append(ex)

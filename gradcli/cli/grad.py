@@ -47,6 +47,7 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)  # more keys of the JSON object
     route: str = ""  # which evaluator, and why (--debug)
     second: dict[str, Any] = field(default_factory=dict)  # --order 2: d²L/dx² per input
+    intermediates: dict[str, Any] = field(default_factory=dict)  # --wrt of assigned names
 
 
 def report(out: Outcome, style: Style, *, strict: bool) -> None:
@@ -78,10 +79,16 @@ def report(out: Outcome, style: Style, *, strict: bool) -> None:
             columns = {"gradient": next(iter(columns.values()))}
         if out.second:
             columns["second derivative"] = out.second
+        shown = dict(out.inputs)
+        for name, v in out.intermediates.items():  # a row of its own, named as such
+            shown[f"{name} (intermediate)"] = v
+            columns = {
+                t: {**g, f"{name} (intermediate)": g[name]} if name in g else g for t, g in columns.items()
+            }
         result(
             make_console(no_color=style.no_color),
             out.value,
-            out.inputs,
+            shown,
             style.precision,
             columns if out.mode is not None else None,
         )
@@ -228,6 +235,7 @@ def _gradients(
             compiled.source, result.value, result.inputs, list(result.warnings), mode, {mode: result.gradient}
         )
         out.route = result.route
+        _intermediates(out, result)
         if result.nan_origin is not None:
             out.extra["nan_origin"] = result.nan_origin
         return out, None
@@ -246,12 +254,20 @@ def _gradients(
         {"agree": both.agree},
     )
     out.route = f"{r.route}; forward mode {both.forward.route}"
+    _intermediates(out, r)
     if r.nan_origin is not None:
         out.extra["nan_origin"] = r.nan_origin
     if both.agree:
         return out, None
     detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())
     return out, f"forward and reverse mode disagree beyond rounding ({describe()}) on {detail}"
+
+
+def _intermediates(out: Outcome, result: Any) -> None:
+    """--wrt z of an assigned name: its value (JSON: `intermediates`; human: a row of its own)."""
+    if result.intermediates:
+        out.intermediates = dict(result.intermediates)
+        out.extra["intermediates"] = dict(result.intermediates)
 
 
 def _second(source: str, values: Mapping[str, Any], names: str | None) -> dict[str, Any]:

@@ -17,9 +17,9 @@ PROMPT = "gradcli> "
 
 @command(exits=usual_exits(EXIT_OK, EXIT_INTERNAL, EXIT_OUTPUT))
 def repl(precision: Precision = 10, no_color: NoColor = False) -> None:
-    """A session: bind inputs, evaluate, and accumulate gradients as PyTorch's .grad does.
+    """A session in which gradients accumulate, as .grad does.
 
-    `grad EXPR` adds the gradient to each input's .grad (backward()); `grads` shows them;
+    Bind inputs, evaluate formulas; `grad EXPR` adds the gradient to each input's .grad (backward()); `grads` shows them;
     `zero_grad` resets them; `detach x` makes x a constant. `help` lists the commands. Errors
     are reported and the session goes on; Ctrl-D or `exit` leaves. Piped, it runs the lines
     of a script without prompts: gradcli repl < session.txt.

@@ -130,8 +130,8 @@ class Pass:
             for i in range(len(ops)) if order is None else order:
                 op = ops[i]
                 prim = op.prim
-                if prim is None or prim.blocks_gradient or prim.kind == "constant":
-                    continue
+                if prim is None or prim.blocks_gradient or prim.kind == "constant" or i in self.seeds:
+                    continue  # a seeded intermediate keeps its seed: its own inputs are held fixed
                 ins = [(k, tan[a]) for k, a in enumerate(op.args) if tan[a] is not None]
                 if ins:
                     args = [vals[a] for a in op.args]
@@ -386,7 +386,7 @@ def _scalar_group(
 
 def _array_input(graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str) -> Array:
     """One array input: all its element directions at once (diagonal where possible), else chunks."""
-    seed_op = graph.inputs[name]
+    seed_op = graph.op_of(name)
     S = np.shape(vals[seed_op])
     out_shape = np.shape(vals[graph.output])
     try:
@@ -413,7 +413,7 @@ def gradients(
     graph: Graph, vals: Sequence[Array], counts: Sequence[int], wrt: Collection[str]
 ) -> dict[str, Array]:
     """Gradient of sum(output) with respect to each `wrt` input, by forward mode."""
-    scalars = [n for n in wrt if np.ndim(vals[graph.inputs[n]]) == 0]
+    scalars = [n for n in wrt if n in graph.inputs and np.ndim(vals[graph.inputs[n]]) == 0]
     grads = _scalar_group(graph, vals, counts, scalars) if scalars else {}
     for name in wrt:
         if name not in grads:
@@ -424,7 +424,7 @@ def gradients(
 def jacobian(graph: Graph, vals: Sequence[Array], counts: Sequence[int], name: str) -> Array:
     """∂output/∂name as a matrix: one row per output element, one column per element of the
     input (both flattened, row-major), by forward mode over chunks of directions."""
-    seed_op = graph.inputs[name]
+    seed_op = graph.op_of(name)
     S = np.shape(vals[seed_op])
     out_shape = np.shape(vals[graph.output])
     size, out_size = math.prod(S), math.prod(out_shape)

@@ -107,8 +107,20 @@ class Graph:
         return reached
 
     def requires_grad(self, wrt: Iterable[str]) -> list[bool]:
-        """Per op: whether it carries a gradient with respect to the `wrt` inputs."""
-        return self.reaches((self.inputs[name] for name in wrt), Through.GRADIENT)
+        """Per op: whether it carries a gradient with respect to the `wrt` inputs (or
+        intermediates: an assigned name, whose gradient is ∂L/∂name, PyTorch's retain_grad)."""
+        return self.reaches((self.op_of(name) for name in wrt), Through.GRADIENT)
+
+    def op_of(self, name: str) -> int:
+        """The op of an input, or of an assigned intermediate."""
+        if name in self.inputs:
+            return self.inputs[name]
+        return self.assigned[name]
+
+    @property
+    def assigned(self) -> dict[str, int]:
+        """Assigned name -> its op (the inverse of `names`)."""
+        return {n: i for i, n in self.names.items()}
 
     def feeds(self, target: int | None = None) -> list[bool]:
         """Per op: whether op `target` (default: the output) is computed from it."""

@@ -123,12 +123,17 @@ def backward(
     need = graph.requires_grad(wrt)
     ops = graph.ops
     adj: list[Adjoint | None] = [None] * len(ops)
+    # intermediates asked for (retain_grad): their adjoint is kept when the sweep reaches them
+    kept = {graph.op_of(n): n for n in wrt if n not in graph.inputs}
+    retained: dict[int, Adjoint | None] = {}
     # `start`: ∂L/∂output given (a one-hot row of a Jacobian), instead of ones
     adj[graph.output] = seed(vals[graph.output], factor) if start is None else Adjoint(start)
     with np.errstate(all="ignore"):
         for i in range(len(ops) - 1, -1, -1):
             g = adj[i]
             op = ops[i]
+            if i in kept:
+                retained[i] = g
             if g is None or not need[i] or op.prim is None:
                 continue
             adj[i] = None  # free memory as we go
@@ -141,8 +146,10 @@ def backward(
                         trace(i, k, g.plain(), np.zeros(shape)[()] if contrib is None else contrib.plain())
                     accumulate(adj, a, contrib)
     out: dict[str, Array] = {}
+    for i, g in retained.items():
+        adj[i] = g
     for name in wrt:
-        value = gradient_of(adj, vals, graph.inputs[name], saturate=absolute)
+        value = gradient_of(adj, vals, graph.op_of(name), saturate=absolute)
         if any(value is other for other in out.values()):  # one array passed on to two inputs
             value = np.array(value)
         out[name] = value

@@ -461,9 +461,9 @@ class _Builder:
         rows: list[BackwardRow] = []
         visited = set(order)
         # Inputs have no sweep step of their own: they come where the sweep passes their index.
-        leaves = sorted((graph.inputs[n] for n in self.wrt), reverse=True)
+        leaves = sorted((graph.op_of(n) for n in self.wrt), reverse=True)
         sequence = sorted(visited | {i for i in leaves if i in into or i == graph.output}, reverse=True)
-        by_input = {graph.inputs[n]: n for n in self.wrt}
+        by_input = {graph.op_of(n): n for n in self.wrt}
         for i in sequence:
             incoming = into.get(i, [])
             if i in by_input:
@@ -490,7 +490,7 @@ class _Builder:
                 omitted="the tangents of this input are too large "
                 "to hold at once (forward mode computed them in chunks)",
             )
-        seed = graph.inputs[name]
+        seed = graph.op_of(name)
         S = np.shape(vals[seed])
         rows: list[TangentRow] = []
         for i, t in enumerate(tans):
@@ -528,7 +528,7 @@ class _Builder:
                     count[a] = min(count[a] + count[i], MAX_PATH_COUNT)  # no huge integers
         chains: list[Chain] = []
         for name in self.wrt:
-            x = graph.inputs[name]
+            x = graph.op_of(name)
             paths = [self._path(edges, flows) for edges in self._walk(x, consumers, self.max_paths)]
             total = count[x]
             path_sum: Array = np.zeros(np.shape(self.vals[x]))[()]
