@@ -134,6 +134,9 @@ class Primitive:
     # How the docs and explain write the partials, where the rules themselves call helpers
     # written for floating point (atan2's over_sumsq): the textbook form. Empty: the rules.
     display: tuple[str, ...] = ()
+    # A reduction's value on one element, element-wise (sum: x, norm: |x|, bce: the loss of one
+    # pair): `--at` evaluates rows of single numbers as one array pass with it (gradcli/batch.py).
+    one_element: Callable[..., Array] | None = None
     # Arguments from this one on are sizes: constants, never inputs (reshape(x, 2, 3)).
     constant_from: int | None = None
 
@@ -1226,6 +1229,32 @@ for _name, _variant in (
     PRIMITIVES[_name] = replace(PRIMITIVES[_name], with_keywords=_variant, keywords=AXIS_KEYWORDS)
 for _name, _variant in (("max", "amax"), ("min", "amin")):
     PRIMITIVES[_name] = replace(PRIMITIVES[_name], one_argument=_variant, keywords=AXIS_KEYWORDS)
+
+
+def _bce_one(p: Array, t: Array) -> Array:
+    pc = np.clip(p, BCE_EPS, 1.0 - BCE_EPS)
+    return -(t * np.log(pc) + (1.0 - t) * np.log1p(-pc))
+
+
+def _bce_logits_one(z: Array, t: Array) -> Array:
+    linear = np.where(z > 0, _xmul(z, 1.0 - t), _xmul(-z, t))
+    return linear + np.log1p(np.exp(-np.abs(z)))
+
+
+# The value of each reduction on one element (see Primitive.one_element).
+for _name, _one in (
+    ("sum", lambda x: np.asarray(x, dtype=np.float64)),
+    ("mean", lambda x: np.asarray(x, dtype=np.float64)),
+    ("prod", lambda x: np.asarray(x, dtype=np.float64)),
+    ("logsumexp", lambda x: np.asarray(x, dtype=np.float64)),
+    ("norm", np.abs),
+    ("dot", np.multiply),
+    ("bce", _bce_one),
+    ("bce_with_logits", _bce_logits_one),
+    ("mse", lambda a, b: np.square(np.subtract(a, b))),
+    ("size", lambda x: np.ones_like(x, dtype=np.float64)),
+):
+    PRIMITIVES[_name] = replace(PRIMITIVES[_name], one_element=_one)
 
 
 def resolve(name: str, count: int, keywords: tuple[str, ...]) -> Primitive | None:

@@ -26,6 +26,7 @@ RANKS = {
     "api": 3,
     "higher": 4,
     "curve": 4,
+    "batch": 4,
     "session": 5,
     "bindings": 3,
     "output": 3,

@@ -36,6 +36,7 @@ from gradcli.cli.options import (
     Style,
     Wrt,
 )
+from gradcli.cli.points import At, AtFormat
 
 if TYPE_CHECKING:
     from gradcli.check.report import Located
@@ -79,6 +80,8 @@ def check(
     no_color: NoColor = False,
     debug: Debug = False,
     order: CheckOrder = 1,
+    at: At = None,
+    at_format: AtFormat = "auto",
 ) -> None:
     """Compare the gradient by reverse mode, forward mode, finite differences and
     hand-derived formulas, and exit 1 if they disagree.
@@ -110,7 +113,11 @@ def check(
         _second_order(program, bindings or [], manual or [], wrt or [], rtol, atol, style)
         return
     asked = Asked(program, bindings or [], manual or [], wrt or [], rtol, atol)
-    prepared, places = _from_spec(spec, asked) if spec is not None else _from_command_line(asked)
+    if at is not None:
+        prepared, places, bad_rows = _from_points(asked, at, at_format)
+    else:
+        bad_rows = []
+        prepared, places = _from_spec(spec, asked) if spec is not None else _from_command_line(asked)
     for prep in prepared:
         prep.spec.sample = Sample(fd_elements, fd_seed)
     _check_junit_path(junit)
@@ -120,9 +127,13 @@ def check(
         result = verdict(prep)
         located.append(Located(result, file, line, time.perf_counter() - start))
     github = fmt == "github" and not json_out
-    report(located, style, single=spec is None, github=github, junit=junit)
+    report(located, style, single=spec is None and at is None, github=github, junit=junit)
+    for message in bad_rows:
+        fail(message, no_color=no_color, label="bad row")
     if not all(loc.result.passed for loc in located):
         raise typer.Exit(EXIT_CHECK_FAILED)
+    if bad_rows:
+        raise typer.Exit(2)
 
 
 CheckOrder = Annotated[
@@ -272,6 +283,49 @@ def _from_command_line(asked: Asked) -> tuple[list[Prepared], Places]:
     wrt = ",".join(asked.wrt) if asked.wrt else None
     one = CheckSpec(source, values, wrt, formulas, rtol=asked.rtol, atol=asked.atol)
     return [prepare(one)], [(None, None)]
+
+
+def _from_points(asked: Asked, at: str, at_format: str | None) -> tuple[list[Prepared], Places, list[str]]:
+    """One check per row of a points file (its file and line in the reports, JUnit included)."""
+    from gradcli.check.verdict import CheckSpec, CheckUsageError, parse_manual, prepare
+    from gradcli.cli.grad import load
+    from gradcli.cli.points import read_points
+    from gradcli.errors import GradcliError
+
+    if asked.program is None:
+        raise CheckUsageError(
+            "--at checks a PROGRAM at every row of a file", hint="gradcli check 'sin(x)' --at points.csv"
+        )
+    source, values = load(asked.program, asked.bindings)
+    _columns, rows = read_points(at, at_format)
+    formulas = [parse_manual(m) for m in asked.manual]
+    wrt = ",".join(asked.wrt) if asked.wrt else None
+    prepared, places, bad = [], [], []
+    for row in rows:
+        both = sorted(set(row.values) & set(values))
+        if both and not row.error:
+            row.error = (
+                f"row {row.number} (line {row.line}) binds '{both[0]}', which the command line binds too"
+            )
+        if row.error:
+            bad.append(row.error)
+            continue
+        spec = CheckSpec(
+            source,
+            {**values, **row.values},
+            wrt,
+            formulas,
+            rtol=asked.rtol,
+            atol=asked.atol,
+            name=f"row {row.number}",
+        )
+        try:
+            prepared.append(prepare(spec))
+        except GradcliError as err:
+            bad.append(f"row {row.number} (line {row.line}): {err.message}")
+            continue
+        places.append((None if at == "-" else at, row.line))
+    return prepared, places, bad
 
 
 def _check_junit_path(junit: str | None) -> None:

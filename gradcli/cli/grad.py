@@ -22,6 +22,7 @@ from gradcli.cli.app import (
     warn,
 )
 from gradcli.cli.options import Bindings, Debug, Json, Mode, NoColor, Precision, Program, Strict, Style, Wrt
+from gradcli.cli.points import At, AtFormat, FailFast, RowsFormat
 
 
 def load(program: str, bindings: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
@@ -115,6 +116,10 @@ def eval_(
     strict: Strict = False,
     no_color: NoColor = False,
     debug: Debug = False,
+    at: At = None,
+    at_format: AtFormat = "auto",
+    rows_format: RowsFormat = "table",
+    fail_fast: FailFast = False,
 ) -> None:
     """Value of a program, without gradient tracking.
 
@@ -129,6 +134,22 @@ def eval_(
     from gradcli.api import Compiled
 
     source, values = load(program, bindings)
+    if at is not None:
+        from gradcli.cli.points import run_points
+
+        fmt = "jsonl" if json_out else rows_format
+        run_points(
+            source,
+            values,
+            at,
+            at_format,
+            fmt,
+            fail_fast,
+            gradient=False,
+            no_color=no_color,
+            precision=precision,
+        )
+        return
     compiled = Compiled(source)
     value, warnings = compiled.evaluate_full(values)
     inputs = {name: values[name] for name in compiled.inputs}
@@ -176,6 +197,10 @@ def grad(
     debug: Debug = False,
     explain_: ExplainFlag = False,
     order: GradOrder = 1,
+    at: At = None,
+    at_format: AtFormat = "auto",
+    rows_format: RowsFormat = "table",
+    fail_fast: FailFast = False,
 ) -> None:
     """Value and gradient of a program.
 
@@ -193,8 +218,11 @@ def grad(
 
     style = Style(json_out, precision, no_color)
     source, values = load(program, bindings)
-    compiled = Compiled(source)
     names = ",".join(wrt) if wrt else None
+    if at is not None:
+        _points(source, values, (at, at_format, rows_format, fail_fast), names, mode, style)
+        return
+    compiled = Compiled(source)
     out, disagreement = _gradients(compiled, values, names, mode)
     if debug:
         typer.echo(f"debug: evaluated {out.route}", err=True)
@@ -261,6 +289,25 @@ def _gradients(
         return out, None
     detail = ", ".join(f"'{n}' (relative difference {d:.3g})" for n, d in both.differences.items())
     return out, f"forward and reverse mode disagree beyond rounding ({describe()}) on {detail}"
+
+
+def _points(
+    source: str,
+    values: dict[str, Any],
+    at: tuple[str, str, str, bool],
+    names: str | None,
+    mode: str,
+    style: Style,
+) -> None:
+    from gradcli.cli.points import run_points
+
+    path, at_format, rows_format, fail_fast = at
+    fmt = "jsonl" if style.json else rows_format
+    mode_one = "reverse" if mode == "both" else mode
+    run_points(
+        source, values, path, at_format, fmt, fail_fast, gradient=True, wrt=names, mode=mode_one,
+        no_color=style.no_color, precision=style.precision,
+    )  # fmt: skip
 
 
 def _intermediates(out: Outcome, result: Any) -> None:
