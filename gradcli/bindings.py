@@ -5,12 +5,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gradcli.errors import BindingError, GradcliError, LimitError
+from gradcli.errors import BindingError, GradcliError, LimitError, ParseError
 from gradcli.limits import LIMITS, exceeded
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -60,6 +61,9 @@ def _read_file(path: str, what: str, limit: int) -> str:
         raise BindingError(f"{what} file {path} is not UTF-8 text") from None
 
 
+NOTES: list[str] = []  # what reading the values noticed (a skipped header): the CLI says it
+
+
 def parse_bindings(words: Sequence[str]) -> dict[str, Any]:
     """NAME=VALUE words -> name -> value (each name once)."""
     for i, word in enumerate(words[:-1]):
@@ -94,6 +98,9 @@ def parse_binding(word: str) -> tuple[str, Any]:
         if not raw[1:].strip():
             raise BindingError(f"the binding '{word}' names no file", hint=f"write {name}=@values.txt")
         return name, _load_array(raw[1:], name)
+    special = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+    if raw.lower() in special:  # as 1/0 is, with the usual warning where it is used
+        return name, special[raw.lower()]
     from gradcli.api import Compiled
     from gradcli.lang.parser import parse
 
@@ -115,7 +122,19 @@ def parse_binding(word: str) -> tuple[str, Any]:
     except GradcliError as err:
         if not err.message.startswith("the value of"):
             err.message = f"in the value of '{name}': {err.message}"
+        if isinstance(err, ParseError) and _top_level_comma(raw):
+            err.hint = f"several numbers are a vector in brackets: {name}=[{raw}]"
         raise
+
+
+def _top_level_comma(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch == "," and depth == 0:
+            return True
+    return False
 
 
 def _load_array(path: str, name: str) -> Any:
@@ -141,9 +160,22 @@ def _load_array(path: str, name: str) -> Any:
             )
         return np.array(arr, dtype=np.float64)
     text = _read_file(path, f"value of '{name}'", LIMITS.max_text_file_bytes)
+    text = re.sub(r"#[^\n]*", "", text)  # comments
+    lines = [line for line in text.split("\n") if line.strip()]
+    if (
+        lines
+        and re.search(r"[A-Za-z_]", lines[0])
+        and all(_NAME.match(t) for t in re.findall(r"[^\s,]+", lines[0]))
+    ):  # a CSV header line: names, not numbers
+        NOTES.append(f"{path}: the first line ({lines[0].strip()[:40]}) is a header of names, skipped")
+        text = text[text.index(lines[0]) + len(lines[0]) :]
+        lines = lines[1:]
     values = np.fromiter(_numbers(text, path, name), dtype=np.float64)
     if not values.size:
         raise BindingError(f"{path} for '{name}' holds no numbers")
+    widths = {len(re.findall(r"[^\s,]+", line)) for line in lines}
+    if len(lines) > 1 and len(widths) == 1 and widths != {1}:  # rows of several numbers: a matrix
+        return values.reshape(len(lines), widths.pop())
     return values
 
 

@@ -195,6 +195,30 @@ def test_hessian(smoke: tuple[dict[str, Any], str]) -> None:
         assert "GRADCLI_MAX_FORWARD_WORK" in big["refusal"]["message"]
 
 
+def test_points(smoke: tuple[dict[str, Any], str]) -> None:
+    pts = smoke[0]["points"]
+    assert pts["program"] == "z = w*x + b; y_pred = sigmoid(z); bce(y_pred, y)"
+    assert "--at" in pts["batch_command"] and pts["batch_command"].endswith("--format csv > /dev/null")
+    assert pts["separate_command"].endswith("--wrt w,b --json") and "--at" not in pts["separate_command"]
+    assert pts["vectorized"] is True  # the rows went through one array pass
+    assert len(pts["separate_times_s"]) == pts["separate_calls"] >= 1
+    assert len(pts["batch_times_s"]) == len(pts["inprocess_times_s"]) == pts["runs"]
+    for key in ("batch_s", "inprocess_s", "separate_per_call_s", "read_rows_s"):
+        assert positive(pts[key]), key
+    assert math.isclose(pts["separate_extrapolated_s"], pts["separate_per_call_s"] * pts["rows"])
+    assert math.isclose(pts["ratio_separate_to_batch"], pts["separate_extrapolated_s"] / pts["batch_s"])
+    # the --at output, each separate call and the in-process rows match the closed form per row
+    for key in ("batch_rel_err", "separate_rel_err", "inprocess_rel_err"):
+        assert pts[key] <= 1e-12, (key, pts[key])
+    if pts["torch"] is None:  # no PyTorch here (never a dependency): no PyTorch figures
+        assert (
+            pts["torch_s"] is None and pts["ratio_inprocess_to_torch"] is None and pts["torch_times_s"] == []
+        )
+    else:
+        assert pts["torch_rel_err"] <= 1e-12
+        assert math.isclose(pts["ratio_inprocess_to_torch"], pts["inprocess_s"] / pts["torch_s"])
+
+
 def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
     results, table = smoke
     targets = {t["target"]: t for t in results["targets"]}
@@ -220,6 +244,7 @@ def test_targets_and_table(smoke: tuple[dict[str, Any], str]) -> None:
         "7. the derivative as a formula",
         "7. diff's speed",
         "8. Hessian of",
+        "9. many points in one call",
         "targets",
     ):
         assert title in table
@@ -242,3 +267,4 @@ def test_the_smoke_profile_only_shrinks_sizes() -> None:
         assert p.matrix_size == p.matrix_refused_size == 512
         assert p.symbolic_sizes == (250, 500, 1000)
         assert p.hessian_sizes == (10, 100, 1000)
+        assert p.points_rows == 10_000 and p.points_separate == 100

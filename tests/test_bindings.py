@@ -134,3 +134,45 @@ def test_read_program_stdin_not_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\xff\xfe"), encoding="utf-8"))
     with pytest.raises(BindingError, match="not UTF-8"):
         read_program("-")
+
+
+def test_text_files_rows_comments_and_a_header(tmp_path: Path) -> None:
+    """Issue 15: rows of several numbers are a matrix, '#' starts a comment, a header of names
+    is skipped with a note."""
+    from gradcli.bindings import NOTES, parse_binding
+
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2 3\n4 5 6  # the second row\n")
+    name, value = parse_binding(f"x=@{matrix}")
+    assert np.shape(value) == (2, 3) and value[1, 2] == 6.0
+    header = tmp_path / "h.csv"
+    header.write_text("# exported\na,b\n1,2\n3,4\n")
+    NOTES.clear()
+    name, value = parse_binding(f"x=@{header}")
+    assert np.shape(value) == (2, 2) and "header of names" in NOTES[0]
+    column = tmp_path / "c.txt"
+    column.write_text("1\n2\n3\n")
+    assert np.shape(parse_binding(f"x=@{column}")[1]) == (3,)
+
+
+def test_inf_and_nan_bindings_and_hints() -> None:
+    from gradcli.bindings import parse_binding
+    from gradcli.errors import GradcliError
+
+    assert parse_binding("x=inf")[1] == float("inf") and parse_binding("x=-inf")[1] == float("-inf")
+    assert np.isnan(parse_binding("x=nan")[1])
+    with pytest.raises(GradcliError) as info:
+        parse_binding("x=1,2,3")
+    assert info.value.hint == "several numbers are a vector in brackets: x=[1,2,3]"
+
+
+def test_names_from_other_tools_get_a_hint() -> None:
+    from gradcli import grad
+    from gradcli.errors import GradcliError
+
+    with pytest.raises(GradcliError) as info:
+        grad("ln(x)", x=1.0)
+    assert info.value.hint == "did you mean 'log'?"
+    with pytest.raises(GradcliError) as info:
+        grad("x²", x=1.0)
+    assert info.value.hint == "write powers with **: x**2"

@@ -32,7 +32,12 @@ def load(program: str, bindings: Sequence[str] | None) -> tuple[str, dict[str, A
     if program == "-" and sys.stdin.isatty():
         typer.echo("reading the program from standard input (end it with Ctrl-D)", err=True)
     source = read_program(program)
-    return source, parse_bindings(list(bindings or []))
+    values = parse_bindings(list(bindings or []))
+    from gradcli.bindings import NOTES
+
+    while NOTES:
+        typer.echo(f"note: {NOTES.pop(0)}", err=True)
+    return source, values
 
 
 @dataclass

@@ -58,6 +58,22 @@ class Keyword:
     span: Span
 
 
+# Names other tools use for functions of the table (`ln` is `log` here).
+OTHER_NAMES = {
+    "ln": "log",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "arctan2": "atan2",
+    "power": "a ** b",
+    "maximum": "max",
+    "minimum": "min",
+    "matmul": "a @ b",
+    "softmin": "softmax(-x)",
+    "logistic": "sigmoid",
+    "expit": "sigmoid",
+    "swish": "silu",
+}
 COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 Subscript = int | tuple[int | None, int | None, int | None]
 
@@ -72,7 +88,9 @@ def _check_call(name: str, count: int, name_span: Span, span: Span, allow_intern
         raise UnknownNameError(
             f"unknown function '{name}'",
             span=name_span,
-            hint=did_you_mean(name, public_names()) or "`gradcli functions` lists the functions",
+            hint=(f"did you mean '{OTHER_NAMES[name]}'?" if name in OTHER_NAMES else None)
+            or did_you_mean(name, public_names())
+            or "`gradcli functions` lists the functions",
         )
     if not prim.accepts(count):
         expected = f"at least {len(prim.params)}" if prim.variadic else str(len(prim.params))

@@ -76,6 +76,9 @@ CHAR_HINTS = {
     "&": "there are no bitwise or logical operators",
     "|": "there are no bitwise or logical operators",
     "%": "there is no '%' operator",
+    "²": "write powers with **: x**2",
+    "³": "write powers with **: x**3",
+    "√": "write square roots as sqrt(x)",
     "\0": "NUL bytes are not allowed in programs, not even in a comment",
     "\\": "there is no line continuation: newlines inside brackets are fine",
 }
