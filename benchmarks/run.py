@@ -23,6 +23,9 @@ in the same run:
    time on programs of 250, 500 and 1,000 operations               (benchmarks/symbolic.py)
 8. Hessians: sum(log(1 + exp(A @ w))) with respect to w, n = 10, 100, 1000, against the closed
    form and torch.autograd.functional.hessian when `torch` imports  (benchmarks/hessian.py)
+9. many points in one call: `gradcli grad BCE --at FILE --format csv` over 10,000 rows against
+   one process a row, and in-process against a PyTorch loop over the rows when `torch`
+   imports; checked against the closed form per row                  (benchmarks/points.py)
 
 `--quick` runs the same sizes with fewer repetitions; `--smoke` runs tiny sizes
 once (what the test suite does, to keep this script working; it checks results,
@@ -54,6 +57,7 @@ from benchmarks import (  # noqa: E402
     hessian,
     matrix,
     measure,
+    points,
     scaling,
     symbolic,
 )
@@ -68,6 +72,7 @@ SECTIONS = (
     "matrix",
     "symbolic",
     "hessian",
+    "points",
 )
 MAX_ERR = 1e-9  # results must match their independent computation this closely
 
@@ -95,6 +100,9 @@ class Profile:
     hessian_sizes: tuple[int, ...]  # n: A is (2n, n), w has n elements
     hessian_runs: tuple[int, ...]  # per size
     hessian_over_limit: bool  # time a Hessian that the default limits refuse, with the limit raised
+    points_rows: int  # rows of the --at file
+    points_separate: int  # separate processes, one a row (extrapolated to points_rows)
+    points_runs: int  # of the --at process, the in-process batch and the PyTorch loop
 
 
 PROFILES = {
@@ -120,6 +128,9 @@ PROFILES = {
         hessian_sizes=(10, 100, 1000),
         hessian_runs=(21, 11, 3),
         hessian_over_limit=True,
+        points_rows=10_000,
+        points_separate=100,
+        points_runs=7,
     ),
     "quick": Profile(
         8,
@@ -143,6 +154,9 @@ PROFILES = {
         hessian_sizes=(10, 100, 1000),
         hessian_runs=(5, 3, 1),
         hessian_over_limit=True,
+        points_rows=10_000,
+        points_separate=100,
+        points_runs=3,
     ),
     "smoke": Profile(
         1,
@@ -166,6 +180,9 @@ PROFILES = {
         hessian_sizes=(4, 16, 1000),  # 1000: refused before any tangent is computed
         hessian_runs=(1, 1, 1),
         hessian_over_limit=False,
+        points_rows=200,
+        points_separate=2,
+        points_runs=1,
     ),
 }
 
@@ -226,6 +243,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         by = {r["kind"]: r for r in mat["rows"] if r["mode"] == "reverse"}
         n = mat["n"]
         add(f"matrix {n}x{n}: compile(text).grad time / numpy by hand", by["gradcli_text"]["ratio"], 1.3)
+    pts = results.get("points")
+    if pts:
+        n = pts["rows"]
+        add(
+            f"points: separate processes / one --at call, {n:,} rows",
+            pts["ratio_separate_to_batch"],
+            500,
+            True,
+        )
+        add(f"points: in-process batch.run / PyTorch loop, {n:,} rows", pts["ratio_inprocess_to_torch"], 1.0)
     _higher_targets(results, add)
     errors = [e for e in _errors(results) if not (e <= MAX_ERR)]
     out.append(
@@ -291,6 +318,10 @@ def _errors(results: dict[str, Any]) -> list[float]:
     if hess:
         for r in hess["rows"]:
             errs += [e for e in (r["gradcli_rel_err"], r["torch_rel_err"]) if e is not None]
+    pts = results.get("points")
+    if pts:
+        errs += [pts["batch_rel_err"], pts["separate_rel_err"], pts["inprocess_rel_err"]]
+        errs += [pts["torch_rel_err"]] if pts["torch_rel_err"] is not None else []
     return errs
 
 
@@ -620,6 +651,50 @@ def _hessian_table(hess: dict[str, Any]) -> TableSpec:
     return f"8. Hessian of {hess['program']} w.r.t. w", columns, cells, "\n".join([note, *notes]) + "\n"
 
 
+def _points_table(pts: dict[str, Any]) -> TableSpec:
+    n, k = pts["rows"], pts["separate_calls"]
+    batch, torch_s = pts["batch_s"], pts["torch_s"]
+
+    def line(
+        what: str, rows: int, runs: int, seconds: float, err: float | None, ratios: bool = True
+    ) -> tuple[str, ...]:
+        return (
+            what,
+            f"{rows:,}",
+            str(runs),
+            _ms(seconds),
+            f"{seconds / rows * 1e6:,.1f} µs",
+            _x(seconds / batch) if ratios else "-",
+            _x(seconds / torch_s) if ratios and torch_s else "-",
+            "-" if err is None else f"{err:.1e}",
+        )
+
+    cells = [
+        line("grad --at FILE --format csv (process)", n, pts["runs"], batch, pts["batch_rel_err"]),
+        line(f"{k} separate grad --json processes", k, 1, pts["separate_total_s"], pts["separate_rel_err"], False),
+        line(f"  x {n / k:g}: {n:,} rows (extrapolated)", n, 1, pts["separate_extrapolated_s"], None),
+        line("batch.run in-process (compile incl.)", n, pts["runs"], pts["inprocess_s"], pts["inprocess_rel_err"]),
+    ]  # fmt: skip
+    if torch_s is not None:
+        runs = len(pts["torch_times_s"])
+        cells.append(line("PyTorch loop over the rows (in-process)", n, runs, torch_s, pts["torch_rel_err"]))
+        total = torch_s + pts["torch_import_s"]
+        cells.append(line("PyTorch: import process + the loop", n, runs, total, None))
+    columns = ("computation", "rows", "runs", "median", "per row", "/ --at", "/ PyTorch loop", "rel. err")
+    torch = (
+        f"PyTorch {pts['torch']} (CPU, float64 scalars, 2 threads; import: `python -c 'import torch'`, "
+        f"{_ms(pts['torch_import_s'])})"
+        if pts["torch"]
+        else "PyTorch is not installed here: no PyTorch rows (see benchmarks/points.py)"
+    )
+    note = (
+        f"separate calls: {_ms(pts['separate_per_call_s'])} a call (median {_ms(pts['separate_median_call_s'])}); "
+        f"one array pass: {pts['vectorized']}; read_rows {_ms(pts['read_rows_s'])} (not in the in-process time); "
+        f"interleaved runs, medians; errors: the largest per-row relative error against the closed form; {torch}\n"
+    )
+    return f"9. many points in one call (--at): {pts['program']}", columns, cells, note
+
+
 def _targets_table(targets: list[dict[str, Any]]) -> TableSpec:
     cells = []
     for g in targets:
@@ -647,6 +722,7 @@ SECTION_TABLES: dict[str, Callable[[Any], TableSpec]] = {
     "symbolic": _symbolic_table,
     "symbolic_speed": _symbolic_speed_table,
     "hessian": _hessian_table,
+    "points": _points_table,
 }
 
 
@@ -726,6 +802,8 @@ def run(profile_name: str, only: list[str], keep_env: bool) -> dict[str, Any]:
             dict(zip(p.hessian_sizes, p.hessian_runs, strict=True)),
             p.hessian_over_limit,
         )
+    if "points" in only:
+        results["points"] = points.run(p.points_rows, p.points_separate, p.points_runs, keep_env)
     results["load_average_end"] = measure.machine()["load_average"]
     results["targets"] = targets(results)
     return results

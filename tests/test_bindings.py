@@ -143,12 +143,12 @@ def test_text_files_rows_comments_and_a_header(tmp_path: Path) -> None:
 
     matrix = tmp_path / "m.txt"
     matrix.write_text("1 2 3\n4 5 6  # the second row\n")
-    name, value = parse_binding(f"x=@{matrix}")
+    _, value = parse_binding(f"x=@{matrix}")
     assert np.shape(value) == (2, 3) and value[1, 2] == 6.0
     header = tmp_path / "h.csv"
     header.write_text("# exported\na,b\n1,2\n3,4\n")
     NOTES.clear()
-    name, value = parse_binding(f"x=@{header}")
+    _, value = parse_binding(f"x=@{header}")
     assert np.shape(value) == (2, 2) and "header of names" in NOTES[0]
     column = tmp_path / "c.txt"
     column.write_text("1\n2\n3\n")
