@@ -448,8 +448,8 @@ def test_cli_leading_minus_program_and_manual() -> None:
 
 def test_cli_json_is_one_strict_object_per_check() -> None:
     result = cli("relu(x)", "x=[-1, 0, 2]", "--manual", "x >> 0", "--json")
-    # 'x >> 0' is not in the language: a usage error, nothing on stdout.
-    assert result.exit_code == 2 and result.stdout == ""
+    # 'x >> 0' is not in the language: a usage error, as one JSON object of its own
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"]["kind"] == "syntax error"
     result = cli("relu(x)", "x=[-1, 0, 2]", "--json")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()

@@ -465,11 +465,14 @@ def test_error_classes(args: list[str], kind: str, column: int | None) -> None:
         assert caret_column(err) == column
 
 
-def test_errors_with_json_keep_stdout_empty() -> None:
+def test_errors_with_json_are_one_json_object_on_stdout() -> None:
     result = run("grad", "sin(", "--json")
     assert result.exit_code == 2
-    assert result.stdout == ""
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "syntax error" and error["message"] == "unexpected end of input"
+    assert (error["line"], error["column"], error["exit_code"]) == (1, 5, 2)
     assert "syntax error" in result.stderr and "Traceback" not in result.stderr
+    assert run("grad", "sin(").stdout == ""  # without --json, stdout stays empty
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,8 @@ class GradcliCommand(TyperCommand):
 
                 traceback.print_exception(err)
             report_error(err, no_color=bool(ctx.params.get("no_color")))
+            if ctx.params.get("json_out") or ctx.params.get("fmt") == "json":
+                _json_error(err)  # scripts that read stdout always get JSON
             raise typer.Exit(err.exit_code) from None
 
 
@@ -180,6 +182,26 @@ def warn(message: str, *, no_color: bool = False) -> None:
 def fail(message: str, *, no_color: bool = False, label: str = "error") -> None:
     """An error message on stderr: 'error: message' (or another label, e.g. 'check failed')."""
     _say(label, "red", message, no_color)
+
+
+def _json_error(err: GradcliError) -> None:
+    """With --json, a user error is also one JSON object on stdout (stderr keeps the message)."""
+    from gradcli.output.jsondata import dumps
+    from gradcli.spans import NO_SPAN
+
+    span = err.span if err.span != NO_SPAN else None
+    obj = {
+        "error": {
+            "kind": err.kind,
+            "message": err.message,
+            "line": span.line if span else None,
+            "column": span.column if span else None,
+            "hint": err.hint or None,
+            "exit_code": err.exit_code,
+        }
+    }
+    sys.stdout.write(dumps(obj) + "\n")
+    sys.stdout.flush()
 
 
 def report_error(err: GradcliError, *, no_color: bool = False) -> None:
