@@ -696,8 +696,12 @@ def test_readme_command_line_examples() -> None:
     for example in examples:
         command, _, expected = example.partition("\n")
         args = shlex.split(command)
+        stdin = None
+        if args[0] == "printf":  # printf '...' | gradcli ...: the text on stdin
+            stdin = args[1].encode().decode("unicode_escape")
+            args = args[args.index("|") + 1 :]
         assert args[0] == "gradcli"
-        result = run(*args[1:])
+        result = run(*args[1:], input=stdin)
         assert result.exit_code == 0, command
         assert result.stdout.strip() == expected.strip(), command
 
