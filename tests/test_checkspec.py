@@ -372,12 +372,13 @@ def test_invalid_file(tmp_path: Path, text: str, line: int, key: str | None, wor
     assert str(info.value).startswith(f"spec error: {path}:{line}:")
 
 
-def test_invalid_file_writes_no_junit(tmp_path: Path) -> None:
+def test_invalid_file_writes_a_junit_report_of_its_problems(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[check]]\nprogram = "sin("\n', encoding="utf-8")
     report = tmp_path / "r.xml"
     assert cli("--spec", str(path), "--junit", str(report)).exit_code == 2
-    assert not report.exists()
+    suite = ET.parse(report).getroot()
+    assert suite.get("errors") == "1" and suite.find("testcase/error") is not None
 
 
 def test_toml_syntax_error_shows_the_line_with_a_caret(tmp_path: Path) -> None:
@@ -456,3 +457,52 @@ at = { x = 1 }
     assert where.line_of(1, ["at"]) == 20  # not the 'at = 1' inside the multi-line string
     assert where.line_of(1, ["program"]) == 16
     assert where.line_of(5, ["at"]) == 1
+
+
+BAD_SPEC = """\
+[defaults]
+at = { x = 1 }
+
+[[check]]
+name = "ok"
+program = "sin(x)"
+
+[[check]]
+name = "typo"
+programm = "sin(x)"
+
+[[check]]
+name = "bad formula"
+program = "x**2"
+manual = { x = "2*q" }
+"""
+
+
+def test_an_invalid_spec_is_visible_to_ci_with_every_problem(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text(BAD_SPEC)
+    result = CliRunner().invoke(app, ["check", "--spec", str(spec), "--format", "github", "--junit", "-"])
+    assert result.exit_code == 2
+    annotations = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert len(annotations) == 2
+    assert f"file={spec},line=10," in annotations[0] and "unknown key" in annotations[0]
+    assert f"file={spec},line=15," in annotations[1] and "uses 'q'" in annotations[1]
+    assert '<testsuite name="gradcli check" tests="2" failures="0" errors="2">' in result.stdout
+    assert result.stderr.count("spec error:") == 2
+
+
+def test_defaults_only_summary_and_one_line_titles(tmp_path: Path) -> None:
+    spec = tmp_path / "good.toml"
+    spec.write_text(
+        '[defaults]\nat = { x = 1 }\nrtol = 1e-9\n\n[[check]]\nname = "sine"\nprogram = "sin(x)"\n\n'
+        '[[check]]\nname = "cube"\nprogram = "x**3"\nat = { x = 2 }\nmanual = { x = "3*x**2" }\n\n'
+        '[[check]]\nprogram = """\ny = x**3\ny"""\n'
+    )
+    out = CliRunner().invoke(app, ["check", "--spec", str(spec), "--summary", "-"])
+    assert out.exit_code == 0, out.output
+    assert "| y = x**3; y | 15 | ✅ pass |  |" in out.stdout
+    assert "### gradcli check: 3 of 3 passed" in out.stdout
+    only = CliRunner().invoke(app, ["check", "--spec", str(spec), "--only", "c*", "--json"])
+    assert [json.loads(line)["name"] for line in only.stdout.splitlines()] == ["cube"]
+    none = CliRunner().invoke(app, ["check", "--spec", str(spec), "--only", "zzz"])
+    assert none.exit_code == 2 and "matches no check" in none.stderr

@@ -65,7 +65,12 @@ class Located:
 
     @property
     def title(self) -> str:
-        return self.result.name or self.result.program
+        """The check's name, else its program on one line (`y = x**3; y`), never a newline."""
+        if self.result.name:
+            return self.result.name
+        statements = [" ".join(line.split()) for line in self.result.program.replace(";", "\n").split("\n")]
+        text = "; ".join(t for t in statements if t)
+        return text if len(text) <= 60 else text[:59] + "…"
 
 
 # --------------------------------------------------------------------------

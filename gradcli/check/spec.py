@@ -33,6 +33,7 @@ from gradcli.lang.literals import check_float
 from gradcli.limits import LIMITS, exceeded
 
 CHECK_KEYS = ("name", "program", "at", "wrt", "manual", "expect", "rtol", "atol")
+DEFAULT_KEYS = ("at", "wrt", "rtol", "atol")  # a [defaults] table: every check's, unless it sets its own
 EXPECT_KEYS = ("value", "gradient")
 
 
@@ -40,6 +41,28 @@ class SpecError(GradcliError):
     """An invalid spec file: the message starts with `file:line:` and names the key."""
 
     kind = "spec error"
+
+
+class SpecProblems(SpecError):
+    """Every problem of an invalid spec file, each a SpecError whose message starts with
+    `file:line:`: CI sees all of them at once (annotations, JUnit), not only the first."""
+
+    def __init__(self, problems: list[SpecError]) -> None:
+        first = problems[0]
+        more = (
+            f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+            if len(problems) > 1
+            else ""
+        )
+        super().__init__(first.message + more, hint=first.hint)
+        self.span, self.source = first.span, first.source
+        self.problems = problems
+
+    @staticmethod
+    def where(err: SpecError) -> tuple[str | None, int | None, str]:
+        """(file, line, message without its file:line prefix)."""
+        m = re.match(r"(.+?):(\d+): (.*)", err.message, flags=re.S)
+        return (m.group(1), int(m.group(2)), m.group(3)) if m else (None, None, err.message)
 
 
 @dataclass
@@ -148,6 +171,7 @@ class _Reader:
         self.text = text
         self.where = KeyLocator(text)
         self.base = Path(path).parent
+        self.problems: list[SpecError] = []  # every problem found (all are reported, in file order)
 
     def error(
         self,
@@ -174,7 +198,8 @@ class _Reader:
             data = tomllib.loads(self.text, parse_float=self._float)
         except tomllib.TOMLDecodeError as exc:
             raise self._syntax(exc) from None
-        extra = [k for k in data if k != "check"]
+        defaults = data.get("defaults", {})
+        extra = [k for k in data if k not in ("check", "defaults")]
         if extra:
             line = next(
                 (
@@ -194,19 +219,44 @@ class _Reader:
                 f"{self.path}:1: key 'check': the file has no [[check]] tables",
                 hint='start each check with [[check]], then program = "..." and at = { ... }',
             )
-        out = [self._check(i, table) for i, table in enumerate(checks)]
+        self._defaults(defaults)
+        out: list[SpecCheck] = []
+        problems: list[SpecError] = []
+        for i, table in enumerate(checks):
+            merged = {k: v for k, v in defaults.items() if k not in table} | table
+            if isinstance(defaults.get("at"), dict) and isinstance(table.get("at"), dict):
+                merged["at"] = defaults["at"] | table["at"]  # a check's own values win, per input
+            try:
+                out.append(self._check(i, merged))
+            except SpecError as err:
+                problems.append(err)
         seen: dict[str, SpecCheck] = {}
         for c in out:
             if c.spec.name and c.spec.name in seen:
-                raise self.error(
-                    c.index,
-                    ["name"],
-                    f"the name is also used by the check on line {seen[c.spec.name].line}",
-                    hint="give every check its own name",
-                    name=c.spec.name,
+                problems.append(
+                    self.error(
+                        c.index,
+                        ["name"],
+                        f"the name is also used by the check on line {seen[c.spec.name].line}",
+                        hint="give every check its own name",
+                        name=c.spec.name,
+                    )
                 )
             seen[c.spec.name] = c
+        self.problems = problems
         return out
+
+    def _defaults(self, defaults: Any) -> None:
+        """A [defaults] table takes the keys every check may share (and override)."""
+        if isinstance(defaults, dict) and all(k in DEFAULT_KEYS for k in defaults):
+            return
+        bad = next((k for k in defaults if k not in DEFAULT_KEYS), "") if isinstance(defaults, dict) else ""
+        line = next((n + 1 for n, t in enumerate(self.where.lines) if re.match(r"\s*\[\s*defaults", t)), 1)
+        raise SpecError(
+            f"{self.path}:{line}: key 'defaults{'.' + bad if bad else ''}': [defaults] takes "
+            + ", ".join(DEFAULT_KEYS),
+            hint="[defaults] rtol = 1e-9, atol = ..., at = { ... }, wrt = [...]: each check may override them",
+        )
 
     def _float(self, text: str) -> float:
         """A TOML float as gradcli's language reads a number: 1e999 and 1e-400 are errors, not
@@ -422,6 +472,7 @@ class _Reader:
     def prepared(self, checks: Sequence[SpecCheck]) -> list[Prepared]:
         """Compile, bind and evaluate every check (all user errors surface here, before any run)."""
         out = []
+        problems: list[SpecError] = []
         for c in checks:
             try:
                 out.append(prepare(c.spec))
@@ -435,7 +486,8 @@ class _Reader:
                         + ", ".join(f"{m} = ..." for m in missing.split(", "))
                         + " }"
                     )
-                raise spec_err from None
+                problems.append(spec_err)
+        self.problems += problems
         return out
 
 
@@ -475,4 +527,8 @@ def load(
     for c in checks:
         c.spec.rtol = rtol if c.spec.rtol is None else c.spec.rtol
         c.spec.atol = atol if c.spec.atol is None else c.spec.atol
-    return checks, reader.prepared(checks)
+    prepared = reader.prepared(checks)
+    if reader.problems:
+        problems = sorted(reader.problems, key=lambda e: SpecProblems.where(e)[1] or 0)
+        raise SpecProblems(problems) if len(problems) > 1 else problems[0]
+    return checks, prepared

@@ -80,6 +80,8 @@ def check(
     no_color: NoColor = False,
     debug: Debug = False,
     order: CheckOrder = 1,
+    only: Only = None,
+    summary: Summary = None,
     at: At = None,
     at_format: AtFormat = "auto",
 ) -> None:
@@ -117,7 +119,11 @@ def check(
         prepared, places, bad_rows = _from_points(asked, at, at_format)
     else:
         bad_rows = []
-        prepared, places = _from_spec(spec, asked) if spec is not None else _from_command_line(asked)
+        if spec is not None:
+            prepared, places = _spec_or_report(spec, asked, fmt == "github", junit, no_color)
+            prepared, places = _only(prepared, places, only)
+        else:
+            prepared, places = _from_command_line(asked)
     for prep in prepared:
         prep.spec.sample = Sample(fd_elements, fd_seed)
     _check_junit_path(junit)
@@ -128,6 +134,8 @@ def check(
         located.append(Located(result, file, line, time.perf_counter() - start))
     github = fmt == "github" and not json_out
     report(located, style, single=spec is None and at is None, github=github, junit=junit)
+    if summary:
+        _summary(located, summary)
     for message in bad_rows:
         fail(message, no_color=no_color, label="bad row")
     if not all(loc.result.passed for loc in located):
@@ -136,6 +144,24 @@ def check(
         raise typer.Exit(2)
 
 
+Only = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        metavar="NAME",
+        help="With --spec: run only the checks whose name matches (a glob; repeatable).",
+        show_default=False,
+    ),
+]
+Summary = Annotated[
+    str | None,
+    typer.Option(
+        "--summary",
+        metavar="FILE",
+        help="Also write a markdown summary table (for $GITHUB_STEP_SUMMARY); - for stdout.",
+        show_default=False,
+    ),
+]
 CheckOrder = Annotated[
     int,
     typer.Option(
@@ -285,6 +311,74 @@ def _from_command_line(asked: Asked) -> tuple[list[Prepared], Places]:
     return [prepare(one)], [(None, None)]
 
 
+def _spec_or_report(
+    spec: str, asked: Asked, github: bool, junit: str | None, no_color: bool
+) -> tuple[list[Prepared], Places]:
+    """The checks of a spec file; an invalid file is visible to CI: every problem on stderr,
+    as a GitHub annotation, and as an error test case in the JUnit report (exit 2)."""
+    from gradcli.check.spec import SpecError, SpecProblems
+
+    try:
+        return _from_spec(spec, asked)
+    except SpecError as err:
+        problems = err.problems if isinstance(err, SpecProblems) else [err]
+        from gradcli.cli.app import report_error
+
+        for problem in problems:
+            report_error(problem, no_color=no_color)
+        if github:
+            for problem in problems:
+                file, line, message = SpecProblems.where(problem)
+                where = f"file={file},line={line}," if file else ""
+                typer.echo(f"::error {where}title=invalid gradcli spec::{message.replace(chr(10), '%0A')}")
+        if junit:
+            _write_junit(junit, _spec_junit(spec, problems))
+        raise typer.Exit(2) from None
+
+
+def _spec_junit(spec: str, problems: Sequence[Any]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    from gradcli.check.spec import SpecProblems
+
+    cases = []
+    for problem in problems:
+        _file, line, message = SpecProblems.where(problem)
+        cases.append(
+            f"  <testcase classname={quoteattr(spec)} name={quoteattr(f'invalid spec, line {line}')}>\n"
+            f'    <error message={quoteattr(message)} type="spec error"/>\n  </testcase>'
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<testsuite name="gradcli check" tests="{len(problems)}" failures="0" errors="{len(problems)}">\n'
+        + "\n".join(cases)
+        + "\n</testsuite>\n"
+    )
+
+
+def _only(
+    prepared: list[Prepared], places: Places, patterns: list[str] | None
+) -> tuple[list[Prepared], Places]:
+    """--only NAME...: the checks whose name matches one of the globs."""
+    import fnmatch
+
+    from gradcli.check.verdict import CheckUsageError
+
+    if not patterns:
+        return prepared, places
+    kept = [
+        (p, w)
+        for p, w in zip(prepared, places, strict=True)
+        if any(fnmatch.fnmatchcase(p.spec.name, g) for g in patterns)
+    ]
+    if not kept:
+        raise CheckUsageError(
+            f"--only {' '.join(patterns)} matches no check of the file",
+            hint="the checks' names are in the table",
+        )
+    return [p for p, _ in kept], [w for _, w in kept]
+
+
 def _from_points(asked: Asked, at: str, at_format: str | None) -> tuple[list[Prepared], Places, list[str]]:
     """One check per row of a points file (its file and line in the reports, JUnit included)."""
     from gradcli.check.verdict import CheckSpec, CheckUsageError, parse_manual, prepare
@@ -332,7 +426,7 @@ def _check_junit_path(junit: str | None) -> None:
     """A JUnit path whose directory does not exist is an error before any check runs."""
     from pathlib import Path
 
-    if junit and not Path(junit).resolve().parent.is_dir():
+    if junit and junit != "-" and not Path(junit).resolve().parent.is_dir():
         from gradcli.errors import OutputError
 
         raise OutputError(f"cannot write the JUnit report {junit}: its directory does not exist")
@@ -362,7 +456,7 @@ def report(
 
         # Piped output is not wrapped at 100 columns: a wrapped number cell is harder to read
         # (and to grep) than a long line.
-        console = make_console(no_color=style.no_color, width=None if sys.stdout.isatty() else 160)
+        console = make_console(no_color=style.no_color, width=None if sys.stdout.isatty() else _piped_width())
         if single:
             cr.print_check(console, located[0].result, style.precision)
         else:
@@ -377,9 +471,48 @@ def report(
         _write_junit(junit, cr.junit_xml(located))
 
 
+def _piped_width() -> int:
+    """Piped: the width COLUMNS asks for, else 160 (a wrapped number cell is harder to grep)."""
+    import os
+
+    try:
+        return max(60, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 160
+
+
+def _summary(located: Sequence[Located], path: str) -> None:
+    """A markdown table of the checks, for $GITHUB_STEP_SUMMARY (or - for stdout)."""
+    from pathlib import Path
+
+    rows = ["| check | line | verdict | detail |", "| --- | ---: | --- | --- |"]
+    for loc in located:
+        r = loc.result
+        verdict = "✅ pass" if r.passed else "❌ FAIL"
+        detail = "; ".join(r.failures) if not r.passed else ""
+        cells = [loc.title, str(loc.line or ""), verdict, detail]
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    passed = sum(loc.result.passed for loc in located)
+    text = "\n".join([f"### gradcli check: {passed} of {len(located)} passed", "", *rows, ""])
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with Path(path).open("a", encoding="utf-8") as f:  # GitHub's summary file is appended to
+            f.write(text)
+    except OSError as exc:
+        from gradcli.errors import OutputError
+
+        raise OutputError(f"cannot write the summary {path}: {exc.strerror or exc}") from None
+
+
 def _write_junit(path: str, xml: str) -> None:
     from pathlib import Path
 
+    if path == "-":  # --junit -: the report on stdout
+        sys.stdout.write(xml)
+        sys.stdout.flush()
+        return
     try:
         Path(path).write_text(xml, encoding="utf-8")
     except OSError as exc:

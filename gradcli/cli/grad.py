@@ -32,8 +32,10 @@ def load(program: str, bindings: Sequence[str] | None) -> tuple[str, dict[str, A
     if program == "-" and sys.stdin.isatty():
         typer.echo("reading the program from standard input (end it with Ctrl-D)", err=True)
     source = read_program(program)
-    values = parse_bindings(list(bindings or []))
     from gradcli.bindings import NOTES
+
+    NOTES.clear()
+    values = parse_bindings(list(bindings or []))
 
     while NOTES:
         typer.echo(f"note: {NOTES.pop(0)}", err=True)
