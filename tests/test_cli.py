@@ -571,16 +571,17 @@ def test_json_has_no_colour_even_when_forced() -> None:
 
 def _rows(stdout: str) -> dict[str, list[str]]:
     lines = stdout.splitlines()
-    assert lines[0].split("\t") == ["function", "arity", "derivative rule", "notes"]
+    assert lines[0].split("\t") == ["name", "written", "arity", "derivative rule", "notes"]
     rows = [line.split("\t") for line in lines[1:]]
-    assert all(len(r) == 4 for r in rows)
-    return {r[0]: r for r in rows}
+    assert all(len(r) == 5 for r in rows)
+    return {r[1]: r[1:] for r in rows} | {r[0]: r[1:] for r in rows}
 
 
 def test_functions_lists_the_primitive_table() -> None:
     rows = _rows(ok("functions").stdout)
     public = [p for p in PRIMITIVES.values() if p.public]
-    assert len(rows) == len(public)
+    assert len(rows) == 2 * len(public) - sum(p.name == ", ".join(p.spelled()) for p in public)
+    assert rows["mul"][0] == "a * b"  # the name an operator is called by is listed
     assert rows["sin(x)"][1:3] == ["1", "∂/∂x = cos(x)"]
     assert rows["log(x)"][3].endswith("domain: x > 0")
     assert "relu'(0) = 0" in rows["relu(x)"][3]
@@ -591,7 +592,7 @@ def test_functions_lists_the_primitive_table() -> None:
 
 def test_functions_filter() -> None:
     rows = _rows(ok("functions", "sigmoid", "stop_gradient").stdout)
-    assert list(rows) == ["sigmoid(x)", "detach(x) (also stop_gradient)"]
+    assert list(rows) == ["sigmoid(x)", "detach(x) (also stop_gradient)", "sigmoid", "detach"]
     err = user_error("functions", "sigmod")
     assert "unknown function 'sigmod'" in err and "'sigmoid'" in err
 
@@ -666,7 +667,7 @@ def test_a_stdout_that_is_not_utf8_gets_escapes_not_a_crash(encoding: str) -> No
     assert proc.returncode == 0 and json.loads(proc.stdout)["gradient"] == {"x": 2.0}
     proc = _subprocess("functions", "sin", env=env, encoding=encoding)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[1].split("\t")[:3] == ["sin(x)", "1", "\\u2202/\\u2202x = cos(x)"]
+    assert proc.stdout.splitlines()[1].split("\t")[:4] == ["sin", "sin(x)", "1", "\\u2202/\\u2202x = cos(x)"]
     # The error echoes the ∂ (click writes UTF-8 to a stderr it finds set to ASCII).
     proc = _subprocess("grad", "x ∂ 2", "x=1", env=env, encoding=encoding)
     assert proc.returncode == 2 and "syntax error" in proc.stderr and "Traceback" not in proc.stderr

@@ -78,8 +78,8 @@ def test_forward_mode_imports_forward_only() -> None:
 def test_functions_piped_writes_tsv_without_rich() -> None:
     mods, out = imported("functions", "sin")
     header, row = out.splitlines()
-    assert header.split("\t") == ["function", "arity", "derivative rule", "notes"]
-    assert row.split("\t")[:3] == ["sin(x)", "1", "∂/∂x = cos(x)"]
+    assert header.split("\t") == ["name", "written", "arity", "derivative rule", "notes"]
+    assert row.split("\t")[:4] == ["sin", "sin(x)", "1", "∂/∂x = cos(x)"]
     assert "rich" not in top(mods)
 
 

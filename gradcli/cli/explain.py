@@ -45,9 +45,14 @@ def show(explanation: Any, fmt: str, export: str | None, style: Style, max_rows:
         sys.stdout.write(render.markdown(explanation, precision=style.precision, max_rows=rows))
         sys.stdout.flush()
     else:
+        import os
+
         from gradcli.output.console import make_console
 
-        console = make_console(no_color=style.no_color)
+        # piped, COLUMNS (when set) is the width to fit, as on a terminal of that width
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and not sys.stdout.isatty() and int(columns) >= 40 else None
+        console = make_console(no_color=style.no_color, width=width)
         render.print_tables(explanation, console, precision=style.precision, max_rows=rows)
     if export:
         render.export(explanation, export, precision=style.precision, max_rows=rows)

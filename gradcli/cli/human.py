@@ -65,14 +65,14 @@ def result(
     emit(console, *parts)
 
 
-def functions_table(rows: Sequence[tuple[str, str, str, str]], *, no_color: bool = False) -> None:
+def functions_table(rows: Sequence[tuple[str, ...]], *, no_color: bool = False) -> None:
     """`gradcli functions` on stdout: a table on a terminal (or with FORCE_COLOR); otherwise a
     tab-separated header line, then one line per function, written without importing rich."""
     import sys
 
     from gradcli.output.console import wants_color
 
-    headers = ("function", "arity", "derivative rule", "notes")
+    headers = ("name", "written", "arity", "derivative rule", "notes")
     isatty = _isatty(sys.stdout)
     if not (isatty or wants_color(isatty, no_color)):
         lines = ["\t".join(headers), *("\t".join(row) for row in rows)]
@@ -94,12 +94,13 @@ def _isatty(stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def function_row(prim: Primitive) -> tuple[str, str, str, str]:
-    """One row of `gradcli functions`, from the primitive table via gradcli.cli.docs."""
+def function_row(prim: Primitive) -> tuple[str, str, str, str, str]:
+    """One row of `gradcli functions`, from the primitive table via gradcli.cli.docs: the name
+    alone first (what `grep` and `cut -f1` want; `mul` too), then how programs write it."""
     from gradcli.cli.docs import aliases_of, derivative_text, notes
 
-    name = ", ".join(prim.spelled())
+    spelled = ", ".join(prim.spelled())
     aliases = aliases_of(prim)
     if aliases:
-        name += " (also " + ", ".join(aliases) + ")"
-    return name, prim.arity, derivative_text(prim), "; ".join(notes(prim)).replace("`", "")
+        spelled += " (also " + ", ".join(aliases) + ")"
+    return prim.name, spelled, prim.arity, derivative_text(prim), "; ".join(notes(prim)).replace("`", "")
