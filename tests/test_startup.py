@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from typing import Any
@@ -131,6 +132,7 @@ SAMPLES: dict[str, list[Any]] = {
         "tree",
         "text",
         "auto",
+        "bash",
     ],
     "bool": [True, False],
 }
@@ -241,7 +243,7 @@ def test_app_for_a_command_has_only_that_command() -> None:
         group = typer.main.get_command(app_for([name, "x"]))
         assert list(group.commands) == [name]  # type: ignore[attr-defined]
     assert app_for(["--help"]) is app and app_for([]) is app and app_for(["grda"]) is app
-    assert len(app.registered_commands) == 11  # the original is untouched
+    assert len(app.registered_commands) == 12  # the original is untouched
 
 
 @pytest.mark.parametrize(
@@ -260,3 +262,28 @@ def test_single_command_app_behaves_like_the_full_one(args: list[str]) -> None:
     full = runner.invoke(app, args, prog_name="gradcli")
     single = runner.invoke(app_for(args), args, prog_name="gradcli")
     assert (single.exit_code, single.stdout, single.stderr) == (full.exit_code, full.stdout, full.stderr)
+
+
+def test_shell_completion_completes_commands_functions_and_inputs() -> None:
+    """The script `gradcli completion bash` loads, and the answers it gets (no completion
+    code runs on an ordinary start: the other start-up tests count the modules)."""
+
+    def complete(*words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_GRADCLI_COMPLETE": "complete_bash",
+            "COMP_WORDS": " ".join(words),
+            "COMP_CWORD": str(len(words) - 1),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "gradcli"], env=env, capture_output=True, text=True, timeout=60
+        )
+        return proc.stdout.split()
+
+    assert {"grad", "graph"} <= set(complete("gradcli", "gr"))
+    assert "sigmoid(" in complete("gradcli", "grad", "sig")
+    assert complete("gradcli", "grad", "'sin(w*x)'", "") == ["w=", "x="]
+    script = subprocess.run(
+        [sys.executable, "-m", "gradcli", "completion", "bash"], capture_output=True, text=True, check=True
+    )
+    assert "_GRADCLI_COMPLETE" in script.stdout and "complete" in script.stdout

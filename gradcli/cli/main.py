@@ -13,10 +13,12 @@ from collections.abc import Sequence
 import typer
 
 # Importing a command module registers its commands on `app`, in this order (the help's).
-from gradcli.cli import check, explain, functions, grad, graph, higher, plot, repl  # noqa: F401
+from gradcli.cli import check, completion, explain, functions, grad, graph, higher, plot, repl  # noqa: F401
 from gradcli.cli.app import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, app, fail
 
 __all__ = ["app", "main"]
+
+COMPLETE_VAR = "_GRADCLI_COMPLETE"  # set by the completion script `gradcli completion SHELL` prints
 
 
 def app_for(args: Sequence[str]) -> typer.Typer:
@@ -49,6 +51,10 @@ def main() -> None:
     # gradcli reports NaN and inf itself, in words.
     warnings.simplefilter("ignore", RuntimeWarning)
     _streams()
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions: Typer's machinery, only now
+        from typer._completion_classes import completion_init
+
+        completion_init()
     debug = "--debug" in sys.argv[1:]
     try:
         try:

@@ -4,7 +4,7 @@ the options of one command each that are long to declare."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -18,6 +18,18 @@ class Style:
     no_color: bool = False
 
 
+def _complete_program(ctx: Any, incomplete: str) -> list[str]:
+    from gradcli.cli.completion import complete_program
+
+    return complete_program(ctx, incomplete)
+
+
+def _complete_bindings(ctx: Any, incomplete: str) -> list[str]:
+    from gradcli.cli.completion import complete_bindings
+
+    return complete_bindings(ctx, incomplete)
+
+
 Program = Annotated[
     str,
     typer.Argument(
@@ -25,6 +37,7 @@ Program = Annotated[
         help="Expression or program (statements separated by ';' or newlines); "
         "'-' reads it from stdin, '@path' from a file. May start with '-': gradcli grad -x**2 x=1.",
         show_default=False,
+        autocompletion=_complete_program,
     ),
 ]
 Bindings = Annotated[
@@ -34,6 +47,7 @@ Bindings = Annotated[
         help="Input values: x=3 x=-1.5 x=pi/4 x=[1,2,3] x=linspace(0,1,5) x=arange(0,1,0.25) "
         "x=@values.npy x=@values.txt",
         show_default=False,
+        autocompletion=_complete_bindings,
     ),
 ]
 Json = Annotated[
