@@ -597,3 +597,24 @@ def test_check_judges_the_blocked_evaluator_that_grad_uses_for_big_arrays(
 
     monkeypatch.setattr(blocked, "gradient", skewed)
     assert not run(spec).passed
+
+
+def test_the_delta_columns_count_only_the_routes_that_vote() -> None:
+    """A finite difference at a kink or through detach() shows its number, marked as not
+    voting, and does not enter the Δ columns; an undefined one gets the promised note."""
+    result = cli("relu(x)", "x=0")
+    row = next(line for line in result.stdout.splitlines() if line.startswith("x "))
+    assert "(no vote)" in row and row.split()[-3:] == ["0", "ok", "(kink)"]
+    result = cli("detach(x)*x", "x=2")
+    row = next(line for line in result.stdout.splitlines() if line.startswith("x "))
+    assert "(no vote)" in row and "ok (detach)" in row
+    obj = json.loads(cli("sqrt(x)", "x=0", "--json").stdout)
+    assert any("undefined at the point" in note for note in obj["notes"])
+
+
+def test_a_failed_expected_value_shows_in_the_delta_columns(tmp_path: Path) -> None:
+    spec = tmp_path / "v.toml"
+    spec.write_text('[[check]]\nname = "v"\nprogram = "x**2"\nat = { x = 3 }\nexpect = { value = 10 }\n')
+    result = cli("--spec", str(spec))
+    row = next(line for line in result.stdout.splitlines() if line.startswith("v "))
+    assert "1.0e-01" in row and "FAIL" in row

@@ -211,7 +211,8 @@ def _fd_cell(row: Row, j: int, precision: int) -> str:
     est, err = float(fd.estimate.ravel()[j]), float(fd.error.ravel()[j])
     if np.isnan(est):
         return "undefined"
-    return f"{number_text(est, precision)} ± {sci_text(err)}"
+    silent = row.silent is not None and bool(row.silent.ravel()[j])
+    return f"{number_text(est, precision)} ± {sci_text(err)}" + (" (no vote)" if silent else "")
 
 
 def print_check(console: Console, result: CheckResult, precision: int = 10) -> None:

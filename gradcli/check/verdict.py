@@ -156,6 +156,8 @@ class Row:
     abs: np.ndarray  # largest absolute discrepancy per element
     scale: float
     vague: np.ndarray  # bool: finite difference too uncertain to vote (error estimate above FD_VAGUE)
+    # bool: the finite difference does not vote there (a kink, detach(), rough ground)
+    silent: np.ndarray | None = None
 
     @property
     def verdict(self) -> str:
@@ -220,11 +222,22 @@ class CheckResult:
 
     @property
     def max_rel(self) -> float:
-        return max((r.max_rel for r in self.rows), default=0.0, key=_nan_high)
+        return max([*(r.max_rel for r in self.rows), self._value_delta()[0]], key=_nan_high)
 
     @property
     def max_abs(self) -> float:
-        return max((r.max_abs for r in self.rows), default=0.0, key=_nan_high)
+        return max([*(r.max_abs for r in self.rows), self._value_delta()[1]], key=_nan_high)
+
+    def _value_delta(self) -> tuple[float, float]:
+        """An expected value's discrepancy (0 without one): the Δ columns show a failed
+        `expect = { value = ... }` too."""
+        if self.expected_value is None:
+            return 0.0, 0.0
+        with np.errstate(all="ignore"):
+            r, a = tolerance.discrepancy(
+                np.asarray(self.value, dtype=float), np.asarray(self.expected_value, dtype=float)
+            )
+        return _nanmax(np.asarray(r)), _nanmax(np.asarray(a))
 
 
 def _nan_high(v: float) -> float:
@@ -403,6 +416,14 @@ def verdict(prep: Prepared) -> CheckResult:
         notes.append(f"the output has shape {np.shape(value)}: the gradient is that of sum(output)")
     if not prep.wrt:
         notes.append("the program has no inputs to differentiate")
+    for row in rows:  # the note the README promises: where finite differences could not vote
+        undefined = row.fd.computed & ~np.isfinite(row.fd.estimate)
+        if undefined.any():
+            where = f"{int(undefined.sum()):,} of {undefined.size:,} elements" if undefined.size > 1 else "the point"
+            notes.append(
+                f"finite differences for '{row.name}' are undefined at {where} (the program is not "
+                "defined on both sides): they do not vote there"
+            )
     result = CheckResult(
         name=spec.name,
         program=spec.program,
@@ -519,9 +540,11 @@ def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol
         tally.note(bad & ~np.isnan(arr) & ~np.isnan(rev), label)
         tally.discrepancy(arr)
     usable, vague, fd_bad = _fd_vote(rev, fd, scale, rtol, atol)
-    tally.discrepancy(np.where(usable, fd.estimate, rev))
     kink, detach = _excused(name, excuses, rev.shape)
     excused = kink | detach | fd.rough
+    # the Δ columns count the routes that vote: not a finite difference at a kink, through
+    # detach() or on rough ground (its cell says so), so they never contradict the verdict
+    tally.discrepancy(np.where(usable & ~excused, fd.estimate, rev))
     tally.note(fd_bad & ~excused, "finite difference")
     status = np.full(rev.shape, SEVERITY[OK], dtype=np.int8)
     status[fd_bad & fd.rough] = SEVERITY[ROUGH]
@@ -530,6 +553,7 @@ def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol
     status[tally.fail | (fd_bad & ~excused)] = SEVERITY[FAIL]
     status[tally.nan] = SEVERITY[NAN]
     nan_any = np.isnan(tally.rel) | tally.nan
+    row_excused = excused
     rel = np.where(nan_any, np.nan, tally.rel)
     absd = np.where(nan_any, np.nan, tally.abs)
     return Row(
@@ -547,6 +571,7 @@ def _row(name: str, routes: Routes, excuses: Sequence[Excuse], rtol: float, atol
         absd,
         scale,
         vague,
+        row_excused & fd.computed,
     )
 
 
