@@ -12,11 +12,46 @@ from collections.abc import Sequence
 
 import typer
 
-# Importing a command module registers its commands on `app`, in this order (the help's).
-from gradcli.cli import check, completion, explain, functions, grad, graph, higher, plot, repl  # noqa: F401
-from gradcli.cli.app import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, app, fail
+from gradcli.cli import app as _commands
+from gradcli.cli.app import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT, fail
 
-__all__ = ["app", "main"]
+__all__ = ["main"]  # and `app`, every command registered (module __getattr__)
+
+# The module of each command. Importing a command module registers its commands on the app;
+# a run imports only the module of the command it runs (start-up pays for one), the help and
+# `app` itself (tests, an unknown word) all of them, in this order (the help's).
+MODULES = {
+    "check": "check",
+    "grad": "grad",
+    "eval": "grad",
+    "explain": "explain",
+    "functions": "functions",
+    "graph": "graph",
+    "diff": "higher",
+    "hessian": "higher",
+    "jacobian": "higher",
+    "plot": "plot",
+    "repl": "repl",
+    "completion": "completion",
+}
+ORDER = ("check", "grad", "explain", "functions", "graph", "higher", "plot", "repl", "completion")
+
+
+def _load(args: Sequence[str] | None) -> typer.Typer:
+    """The app with the commands `args` need registered (all of them for None)."""
+    import importlib
+
+    wanted = MODULES.get(args[0]) if args else None
+    names = ORDER if args is None or wanted is None else (wanted,)
+    for name in names:
+        importlib.import_module(f"gradcli.cli.{name}")
+    return _commands.app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # `from gradcli.cli.main import app`: every command
+        return _load(None)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 COMPLETE_VAR = "_GRADCLI_COMPLETE"  # set by the completion script `gradcli completion SHELL` prints
 
@@ -29,6 +64,7 @@ def app_for(args: Sequence[str]) -> typer.Typer:
 
     from typer.main import get_command_name
 
+    app = _commands.app
     if args:
         for info in app.registered_commands:
             if (
@@ -58,6 +94,7 @@ def main() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
         try:
+            _load(sys.argv[1:] if COMPLETE_VAR not in os.environ else None)
             app_for(sys.argv[1:])(prog_name="gradcli")
         finally:
             sys.stdout.flush()  # a full disk shows here, not at the interpreter's exit
