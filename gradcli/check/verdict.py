@@ -419,7 +419,11 @@ def verdict(prep: Prepared) -> CheckResult:
     for row in rows:  # the note the README promises: where finite differences could not vote
         undefined = row.fd.computed & ~np.isfinite(row.fd.estimate)
         if undefined.any():
-            where = f"{int(undefined.sum()):,} of {undefined.size:,} elements" if undefined.size > 1 else "the point"
+            where = (
+                f"{int(undefined.sum()):,} of {undefined.size:,} elements"
+                if undefined.size > 1
+                else "the point"
+            )
             notes.append(
                 f"finite differences for '{row.name}' are undefined at {where} (the program is not "
                 "defined on both sides): they do not vote there"

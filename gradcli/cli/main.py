@@ -53,6 +53,7 @@ def __getattr__(name: str) -> typer.Typer:
         return _load(None)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 COMPLETE_VAR = "_GRADCLI_COMPLETE"  # set by the completion script `gradcli completion SHELL` prints
 
 
