@@ -281,13 +281,12 @@ def domain_warnings(
         first = provenance.forward_origin(graph, vals)
     if not all_finite(vals[graph.output]):
         if first is not None:
-            op = graph.ops[first.op]
             where = f" (line {first.line}, column {first.column})" if first.line else ""
             domain = f"; defined for {first.domain}" if first.domain else ""
             text = graph.source_text(first.op, limit=60)  # a whole long program can be the culprit
-            args = ", ".join(f"{k} = {provenance._num(v)}" for k, v in first.arguments.items())
-            assert op.prim is not None
-            out.append(f"{text}{where} is {first.what}{domain} (step {first.step}, with {args})")
+            out.append(
+                f"{text}{where} is {first.what}{domain} (step {first.step}, with {first.arguments_text()})"
+            )
         elif any(not all_finite(vals[graph.inputs[n]]) for n in graph.inputs):
             out.append("an input is NaN or infinite")
         else:

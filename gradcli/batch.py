@@ -12,11 +12,9 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import functools
 import io
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gradcli.api import Compiled, GradResult
-from gradcli.engine.graph import Graph, Through
+from gradcli.engine.graph import Graph
 from gradcli.errors import BindingError, GradcliError, LimitError
 from gradcli.limits import LIMITS
 from gradcli.primitives import PRIMITIVES, Primitive
@@ -127,14 +125,6 @@ def _jsonl_rows(text: str) -> tuple[list[str], list[Row]]:
     return list(columns), rows
 
 
-def _elementwise(compiled: Compiled, names: Sequence[str]) -> bool:
-    graph = compiled.graph
-    dep = graph.reaches([graph.inputs[n] for n in names if n in graph.inputs], Through.VALUE)
-    return all(
-        not dep[i] or op.prim is None or op.prim.kind == "elementwise" for i, op in enumerate(graph.ops)
-    )
-
-
 def _per_row(compiled: Compiled) -> Compiled | None:
     """The program with each reduction replaced by its value on one element (rows of single
     numbers: every reduction sees one number a row), so that a column of rows is one array
@@ -156,22 +146,9 @@ def _per_row(compiled: Compiled) -> Compiled | None:
     return row
 
 
-@functools.cache
 def _twin(name: str) -> Primitive:
-    """The element-wise twin of a reduction: its value on one element and its rules at n = 1
-    (the product of the other elements of one is 1, and so is the softmax of one)."""
-    prim = PRIMITIVES[name]
-    assert prim.one_element is not None
-    partials = tuple(
-        re.sub(r"\bn\b", "1", text).replace("prod_others(x, g)", "g").replace("softmax_all(x)", "1")
-        for text in prim.partials
-    )
-    twin = dataclasses.replace(
-        prim, name=f"{name}_of_one", fn=prim.one_element, partials=partials, kind="elementwise",
-        combine=None, display=(), one_element=None, public=False, scalar=None,
-    )  # fmt: skip
-    PRIMITIVES[twin.name] = twin  # the rules are compiled by name
-    return twin
+    """The element-wise twin of a reduction, declared with the table (Primitive.one_element)."""
+    return PRIMITIVES[f"{name}_of_one"]
 
 
 def run(

@@ -32,7 +32,7 @@ def read_program(text: str) -> str:
             raise BindingError("the program on standard input is not UTF-8 text") from None
     elif text.startswith("@"):
         try:
-            source = _read_file(text[1:], "program", limit * 4)  # UTF-8: at most 4 bytes a character
+            source = read_text_file(text[1:], "program", limit * 4)  # UTF-8: at most 4 bytes a character
         except LimitError:
             raise too_long from None
     else:
@@ -43,7 +43,7 @@ def read_program(text: str) -> str:
     return source
 
 
-def _read_file(path: str, what: str, limit: int) -> str:
+def read_text_file(path: str, what: str, limit: int) -> str:
     """The text of a file, reading at most `limit` bytes (so /dev/zero cannot exhaust memory)."""
     try:
         with open(path, "rb") as f:
@@ -159,7 +159,7 @@ def _load_array(path: str, name: str) -> Any:
                 hint="save a float or integer array: np.save(path, np.asarray(x, dtype=float))",
             )
         return np.array(arr, dtype=np.float64)
-    text = _read_file(path, f"value of '{name}'", LIMITS.max_text_file_bytes)
+    text = read_text_file(path, f"value of '{name}'", LIMITS.max_text_file_bytes)
     text = re.sub(r"#[^\n]*", "", text)  # comments
     lines = [line for line in text.split("\n") if line.strip()]
     if (

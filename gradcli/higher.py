@@ -18,6 +18,7 @@ from gradcli.api import Compiled
 from gradcli.engine import forward, reverse
 from gradcli.engine.values import bind, forward_values
 from gradcli.errors import BindingError, GradcliError
+from gradcli.lang.ast import Num
 from gradcli.primitives import PRIMITIVES
 from gradcli.symbolic.derive import DiffError, Formula, derivative
 
@@ -113,7 +114,7 @@ def diff(
         for _ in range(order - 1):
             again = Compiled(formula.text())
             if name not in again.graph.inputs:  # the derivative no longer depends on it
-                formula = Formula([], _zero())
+                formula = Formula([], Num(0.0, "0"))
                 break
             s, _ = _shapes(again, bindings)
             formula = derivative(again.graph, [name], s)[name]
@@ -122,12 +123,6 @@ def diff(
             value = _evaluate(formula, bindings)
         out[name] = Derivative(name, order, formula, value, list(notes))
     return out
-
-
-def _zero() -> Any:
-    from gradcli.lang.ast import Num
-
-    return Num(0.0, "0")
 
 
 def _evaluate(formula: Formula, bindings: Mapping[str, Any]) -> Array:
@@ -150,9 +145,14 @@ def jacobian(
     """∂output/∂inputs at a point: rows are the output's elements, columns the elements of the
     `wrt` inputs in order (each flattened row-major). `mode`: forward (one pass per input, all
     its directions), reverse (one sweep per output element) or auto (whichever sweeps less)."""
+    return _jacobian(Compiled(program), bindings, wrt, mode)
+
+
+def _jacobian(
+    compiled: Compiled, bindings: Mapping[str, Any], wrt: Iterable[str] | str | None, mode: str
+) -> Matrix:
     if mode not in ("auto", "forward", "reverse"):
         raise BindingError(f"unknown mode '{mode}'", hint="use auto, forward or reverse")
-    compiled = Compiled(program)
     names = compiled.check_wrt(wrt)
     inputs, warnings = bind(compiled.graph, bindings)
     vals, counts = forward_values(compiled.graph, inputs)
@@ -195,7 +195,7 @@ def hessian(
         block = np.zeros((size, sum(int(np.size(inputs[n])) for n in names)))
         if present:
             used = {k: v for k, v in bindings.items() if k in g_program.graph.inputs}
-            part = jacobian(text, used, wrt=present)
+            part = _jacobian(g_program, used, present, "auto")
             col = 0
             for n in names:
                 width = int(np.size(inputs[n]))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -1255,6 +1256,27 @@ for _name, _one in (
     ("size", lambda x: np.ones_like(x, dtype=np.float64)),
 ):
     PRIMITIVES[_name] = replace(PRIMITIVES[_name], one_element=_one)
+    # Its element-wise twin `NAME_of_one` (what `--at` runs rows of single numbers through):
+    # the value on one element and the rules at n = 1 (the product of the others of one
+    # element is 1, and so is the softmax of one).
+    _prim = PRIMITIVES[_name]
+    PRIMITIVES[f"{_name}_of_one"] = replace(
+        _prim,
+        name=f"{_name}_of_one",
+        fn=_one,
+        partials=tuple(
+            re.sub(r"\bn\b", "1", text).replace("prod_others(x, g)", "g").replace("softmax_all(x)", "1")
+            for text in _prim.partials
+        ),
+        kind="elementwise",
+        combine=None,
+        display=(),
+        one_element=None,
+        public=False,
+        scalar=None,
+        with_keywords=None,
+        keywords=(),
+    )
 
 
 def resolve(name: str, count: int, keywords: tuple[str, ...]) -> Primitive | None:

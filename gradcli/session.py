@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gradcli.api import Compiled
-from gradcli.errors import GradcliError, UsageError
+from gradcli.errors import UsageError
 from gradcli.output.numbers import value_text
 
 Array = Any
@@ -229,7 +229,3 @@ COMMANDS: dict[str, Callable[[Session, str], str]] = {
     "help": lambda s, rest: HELP,
 }
 WORDS = [*COMMANDS, "exit", "quit"]
-
-
-def error_text(err: GradcliError) -> str:
-    return str(err)

@@ -109,10 +109,6 @@ def _f(v: Any) -> float:
     return float(v)
 
 
-def _tolerant(a: Any, b: Any) -> None:
-    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=1e-12)
-
-
 @settings(
     max_examples=max(20, EXAMPLES // 2),
     deadline=None,

@@ -35,21 +35,15 @@ TABLE_ROWS = 50  # a table shows this many rows, with a note (CSV and JSON Lines
 
 
 def read_points(at: str, at_format: str | None) -> tuple[list[str], list[Any]]:
-    from pathlib import Path
-
     from gradcli.batch import read_rows
-    from gradcli.errors import BindingError
+    from gradcli.bindings import read_text_file
     from gradcli.limits import LIMITS
 
     if at == "-":
-        text = sys.stdin.read(LIMITS.max_text_file_bytes + 1)
-    else:
-        try:
-            with Path(at).open(encoding="utf-8") as f:
-                text = f.read(LIMITS.max_text_file_bytes + 1)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BindingError(f"cannot read the points file {at}: {exc}") from None
-    return read_rows(text.removeprefix("\ufeff"), None if at_format in (None, "auto") else at_format)
+        text = sys.stdin.read(LIMITS.max_text_file_bytes + 1).removeprefix("\ufeff")
+    else:  # at most the text-file limit, UTF-8, as a file of values
+        text = read_text_file(at, "the points", LIMITS.max_text_file_bytes)
+    return read_rows(text, None if at_format in (None, "auto") else at_format)
 
 
 def run_points(

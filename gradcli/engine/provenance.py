@@ -45,8 +45,11 @@ class Origin:
     what: str  # "NaN" or "infinite"
     slot: str = ""  # backward: the argument the product flows to
 
+    def arguments_text(self) -> str:
+        return ", ".join(f"{k} = {_num(v)}" for k, v in self.arguments.items())
+
     def describe(self) -> str:
-        args = ", ".join(f"{k} = {_num(v)}" for k, v in self.arguments.items())
+        args = self.arguments_text()
         domain = f" ({self.function} is defined for {self.domain})" if self.domain else ""
         if self.where == "forward":
             return f"it first appears at step {self.step}, {self.node} with {args}{domain}"

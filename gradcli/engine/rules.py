@@ -408,11 +408,11 @@ def float_rules(name: str) -> tuple[FloatPartial, ...] | None:
         expression = _compile_float(node, prim.params)
         if expression is None:
             return None
-        out.append(FloatPartial(expression, _mentions(node, UPSTREAM), _mask(node, prim.params) == ZERO))
+        out.append(FloatPartial(expression, mentions(node, UPSTREAM), _mask(node, prim.params) == ZERO))
     return tuple(out)
 
 
-def _mentions(node: Node, name: str) -> bool:
+def mentions(node: Node, name: str) -> bool:
     stack = [node]
     while stack:
         item = stack.pop()
@@ -430,7 +430,7 @@ def compile_rule(text: str, params: tuple[str, ...]) -> CompiledRule:
     if isinstance(node, Call) and PRIMITIVES[node.func].truth is not None:
         test = _condition(node, params, set())
         indicator = lambda args, out, n, g: test([args, out, n, g, {}])  # noqa: E731
-    linear = _mentions(node, UPSTREAM)
+    linear = mentions(node, UPSTREAM)
     return CompiledRule(_compile(node, params), _mask(node, params), linear, one, indicator)
 
 

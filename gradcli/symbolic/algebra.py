@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from gradcli.lang.ast import Call, Name, Node, Num
+from gradcli.lang.ast import Call, Node, Num
 from gradcli.lang.printer import to_text
 from gradcli.primitives import PRIMITIVES
 
@@ -273,7 +273,3 @@ def _power(base: Node, power: Coef) -> Node:
 def is_zero(node: Node) -> bool:
     c = coef_of(node)
     return c is not None and c == 0
-
-
-def is_name(node: Node) -> bool:
-    return isinstance(node, Name)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gradcli.engine.graph import Graph, Op
+from gradcli.engine.rules import mentions
 from gradcli.errors import GradcliError
 from gradcli.lang.ast import Call, Name, Node, Num, Vector
 from gradcli.lang.parser import parse_rule
@@ -83,17 +84,6 @@ def _substitute(node: Node, env: Mapping[str, Node]) -> Node:
     if isinstance(node, Call):
         return Call(node.func, tuple(_substitute(a, env) for a in node.args), params=node.params)
     return node
-
-
-def _mentions(node: Node, name: str) -> bool:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Name) and item.id == name:
-            return True
-        if isinstance(item, Call):
-            stack.extend(item.args)
-    return False
 
 
 def _names_in(node: Node) -> set[str]:
@@ -221,7 +211,7 @@ class _Sweep:
         env["n"] = self.count(op)
         env["g"] = g
         term = _substitute(rule, env)
-        if not _mentions(rule, "g"):
+        if not mentions(rule, "g"):
             term = Call("mul", (g, term))
         return self.fit(term, i, op, k)
 
@@ -403,10 +393,6 @@ _STRUCTURED: dict[str, Any] = {
 }
 
 
-def _needed(graph: Graph) -> list[bool]:
-    return graph.feeds()
-
-
 def derivative(
     graph: Graph, wrt: Iterable[str], shapes: Mapping[int, tuple[int, ...]] | None = None
 ) -> dict[str, Formula]:
@@ -414,7 +400,7 @@ def derivative(
     input of `wrt`, as a program: the statements it needs, then the result."""
     sweep = _Sweep(graph, shapes)
     sweep.taken = set(graph.inputs) | set(graph.names.values())
-    sweep.primal(_needed(graph))
+    sweep.primal(graph.feeds())  # the ops the output is computed from
     primal = len(sweep.statements)
     results = sweep.sweep(wrt)
     formulas: dict[str, Formula] = {}
